@@ -1,0 +1,62 @@
+"""bayesfit: Bayesian inference for binned counting experiments.
+
+Binnings turn events into counts, predictors turn physics parameters into expected counts as
+PyTensor graphs, likelihoods and models put them into PyMC, and the inference layer returns ArviZ
+posteriors, maximum-likelihood fits, profiles, p-values and Bayes factors.
+
+Public names are imported lazily, so ``import bayesfit`` stays fast and the binning layer never
+imports PyMC.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from bayesfit.errors import (
+    AnalysisFileError,
+    BayesfitError,
+    BinningError,
+    EventsError,
+    InferenceError,
+    LikelihoodError,
+    ModelError,
+    PredictorError,
+    WorkspaceError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "Binning": "bayesfit.binning",
+    "load_events": "bayesfit.events",
+    "Parameter": "bayesfit.predictors",
+    "Predictor": "bayesfit.predictors",
+}
+
+__all__ = [
+    "AnalysisFileError",
+    "BayesfitError",
+    "BinningError",
+    "EventsError",
+    "InferenceError",
+    "LikelihoodError",
+    "ModelError",
+    "PredictorError",
+    "WorkspaceError",
+    "__version__",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayesfit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
