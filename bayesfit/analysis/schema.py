@@ -1,0 +1,241 @@
+"""The JSON schema of bayesfit analysis files, and validation with line numbers.
+
+An analysis file is YAML with fixed top-level keys: ``name``, ``binning``, ``data``,
+``simulation``, ``components``, ``parameters``, ``likelihood``, ``systematics``, ``inference``.
+Validation reports the first problem as an :class:`~bayesfit.errors.AnalysisFileError` naming the
+file, the line and the dotted key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import jsonschema
+
+from bayesfit.analysis.source import LocatedDocument
+from bayesfit.errors import AnalysisFileError
+
+__all__ = ["ANALYSIS_SCHEMA", "LIKELIHOODS", "SAMPLERS", "validate_analysis"]
+
+LIKELIHOODS = ("poisson", "effective", "barlow-beeston-lite")
+SAMPLERS = ("pymc", "nutpie")
+
+_number = {"type": "number"}
+_positive_int = {"type": "integer", "minimum": 1}
+_name = {"type": "string", "minLength": 1}
+_bound = {"type": ["number", "null"]}
+
+
+def _one_key(options: dict[str, Any]) -> dict[str, Any]:
+    """A mapping with exactly one of ``options`` as its key."""
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": options,
+        "additionalProperties": False,
+    }
+
+
+def _closed(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+_range = _closed({"start": _number, "stop": _number, "bins": _positive_int}, ("start", "stop", "bins"))
+
+AXIS_SCHEMA = _one_key(
+    {
+        "linear": _range,
+        "log10": _range,
+        "cos": _closed({"bins": _positive_int}, ("bins",)),
+        "edges": {"type": "array", "items": _number, "minItems": 2},
+        "categories": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+    }
+)
+
+EVENTS_SCHEMA = {
+    "oneOf": [
+        _closed(
+            {
+                "path": _name,
+                "rename": {"type": "object", "additionalProperties": _name},
+            },
+            ("path",),
+        ),
+        _closed(
+            {
+                "generator": _name,
+                "options": {"type": "object"},
+            },
+            ("generator",),
+        ),
+    ]
+}
+
+_spectra = {
+    "power_law": _closed(
+        {"energy": _name, "index": _name, "pivot": _number, "generated_index": _number},
+        ("energy", "index", "pivot"),
+    ),
+    "broken_power_law": _closed(
+        {
+            "energy": _name,
+            "index_low": _name,
+            "index_high": _name,
+            "break_energy": {"type": ["string", "number"]},
+            "pivot": _number,
+            "generated_index": _number,
+        },
+        ("energy", "index_low", "index_high", "break_energy", "pivot"),
+    ),
+    "log_parabola": _closed(
+        {
+            "energy": _name,
+            "index": _name,
+            "curvature": _name,
+            "pivot": _number,
+            "generated_index": _number,
+        },
+        ("energy", "index", "curvature", "pivot"),
+    ),
+}
+
+COMPONENT_SCHEMA = _closed(
+    {"weight": _name, "scale": _name, "spectrum": _one_key(_spectra)},
+    ("weight",),
+)
+
+PARAMETER_SCHEMA = _closed(
+    {
+        "prior": {
+            "oneOf": [
+                {"type": "string", "enum": ["flat"]},
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "additionalProperties": {"type": "object"},
+                },
+            ]
+        },
+        "start": {"type": ["number", "array"]},
+        "bounds": {"type": "array", "items": _bound, "minItems": 2, "maxItems": 2},
+        "fixed": {"type": "boolean"},
+    },
+    ("prior",),
+)
+
+INFERENCE_SCHEMA = _closed(
+    {
+        "draws": _positive_int,
+        "tune": _positive_int,
+        "chains": _positive_int,
+        "seed": {"type": "integer", "minimum": 0},
+        "sampler": {"type": "string", "enum": list(SAMPLERS)},
+        "target_accept": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "profile": {
+            "type": "object",
+            "additionalProperties": _closed(
+                {"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}},
+                ("start", "stop"),
+            ),
+        },
+        "toys": _closed({"count": _positive_int, "workers": _positive_int}),
+    }
+)
+
+ANALYSIS_SCHEMA: dict[str, Any] = _closed(
+    {
+        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
+        "binning": {
+            "oneOf": [
+                _closed({"path": _name}, ("path",)),
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "not": {"required": ["path"]},
+                    "additionalProperties": AXIS_SCHEMA,
+                },
+            ]
+        },
+        "data": EVENTS_SCHEMA,
+        "simulation": EVENTS_SCHEMA,
+        "components": {"type": "object", "minProperties": 1, "additionalProperties": COMPONENT_SCHEMA},
+        "parameters": {"type": "object", "minProperties": 1, "additionalProperties": PARAMETER_SCHEMA},
+        "likelihood": {"type": "string", "enum": list(LIKELIHOODS)},
+        "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
+        "inference": INFERENCE_SCHEMA,
+    },
+    ("name", "binning", "data", "simulation", "components", "parameters"),
+)
+
+
+def validate_analysis(document: LocatedDocument) -> None:
+    """Check an analysis document against :data:`ANALYSIS_SCHEMA`.
+
+    Raises
+    ------
+    AnalysisFileError
+        For the most specific problem found, naming the file, line and key path.
+    """
+    if not isinstance(document.data, dict):
+        raise AnalysisFileError(
+            f"{document.origin}: an analysis file must be a mapping of keys, got "
+            f"{type(document.data).__name__}"
+        )
+    validator = jsonschema.Draft202012Validator(ANALYSIS_SCHEMA)
+    errors = list(validator.iter_errors(document.data))
+    if not errors:
+        return
+    error = min(errors, key=_error_rank)
+    error = _deepest(error)
+    path: tuple[Hashable, ...] = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        path += (_unexpected_keys(error)[0],)
+    raise AnalysisFileError(f"{document.where(path) if path else document.origin}: {_explain(error, path)}")
+
+
+_PREFERENCE = {"additionalProperties": 0, "enum": 1, "required": 2, "oneOf": 9}
+
+
+def _error_rank(error: jsonschema.ValidationError) -> tuple[int, int]:
+    # Prefer errors deep in the document (they name the precise key), then unknown keys (a typo
+    # also makes a required key look missing), then the rest.
+    return (-len(error.absolute_path), _PREFERENCE.get(error.validator, 5))
+
+
+def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For ``oneOf`` failures, the sub-error of the alternative that came closest."""
+    while error.context:
+        error = min(error.context, key=_error_rank)
+    return error
+
+
+def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
+    return sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
+
+
+def _explain(error: jsonschema.ValidationError, path: tuple[Hashable, ...]) -> str:
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unexpected = _unexpected_keys(error)
+        hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return f"unknown key(s) {', '.join(map(repr, unexpected))}{hint}"
+    if error.validator == "required":
+        return f"missing required key {error.message.split()[0]}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}"
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return f"expected {wanted}, got {type(error.instance).__name__} {error.instance!r}"
+    if error.validator in ("minProperties", "maxProperties") and error.validator_value == 1:
+        options = sorted(error.schema.get("properties", {}))
+        return f"expected exactly one of {', '.join(options)}" if options else error.message
+    return error.message

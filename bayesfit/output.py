@@ -1,0 +1,81 @@
+"""Writing result files safely: never overwrite what a user saved unless asked, never half-write.
+
+Every file is written to a temporary file in the same folder and renamed into place, so a crash
+leaves either the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from bayesfit.errors import BayesfitError
+
+__all__ = ["OutputExistsError", "ResultFolder", "atomic_write"]
+
+
+class OutputExistsError(BayesfitError, FileExistsError):
+    """A result file exists already and overwriting was not allowed."""
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, overwrite: bool = False) -> Path:
+    """Create ``path`` by calling ``write(temporary_path)`` and renaming the result into place.
+
+    Parameters
+    ----------
+    path:
+        Destination file.
+    write:
+        Writes the complete content to the path it is given (e.g. ``fig.savefig``).
+    overwrite:
+        Replace an existing file; otherwise an existing file raises :class:`OutputExistsError`.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists already; pass --force (overwrite=True) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+class ResultFolder:
+    """A folder of result files written atomically, refusing to overwrite without ``force``.
+
+    The check for existing files happens up front (:meth:`claim`), so a run does not spend minutes
+    sampling only to find that it may not write its results.
+    """
+
+    def __init__(self, path: str | Path, *, force: bool = False) -> None:
+        self.path = Path(path)
+        self.force = force
+
+    def claim(self, names: Iterable[str]) -> None:
+        """Fail early if any of ``names`` exists and ``force`` is off."""
+        if self.force:
+            return
+        existing = sorted(name for name in names if (self.path / name).exists())
+        if existing:
+            raise OutputExistsError(
+                f"{self.path} already holds {', '.join(existing)}; use --force to overwrite, "
+                "or --out to choose another folder"
+            )
+
+    def write(self, name: str, write: Callable[[Path], None]) -> Path:
+        """Write the file ``name`` with ``write(temporary_path)``."""
+        return atomic_write(self.path / name, write, overwrite=self.force)
+
+    def write_json(self, name: str, content: Any) -> Path:
+        """Write ``content`` as indented JSON."""
+        text = json.dumps(content, indent=2, sort_keys=False, allow_nan=True) + "\n"
+        return self.write(name, lambda temporary: temporary.write_text(text, encoding="utf-8"))
