@@ -1,0 +1,212 @@
+"""Event tables: named columns of per-event values, loaded from the usual sources.
+
+An :class:`Events` table maps variable names to 1-D ``float64`` arrays of equal length
+``n_events``. :func:`load_events` builds one from a dict of arrays, a numpy structured array, a
+pandas DataFrame, a CSV file (header line with the column names) or the JSON layout of the HESE
+seed (``{"mapping": {name: column}, "events": [[...], ...]}``), optionally renaming variables.
+Binnings accept anything :func:`load_events` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayesfit.errors import EventsError
+
+__all__ = ["Events", "load_events", "as_weights"]
+
+
+class Events(Mapping[str, np.ndarray]):
+    """A read-only table of events: variable name -> ``(n_events,)`` float64 array.
+
+    Parameters
+    ----------
+    columns
+        Variable name -> 1-D array-like of numbers, all of the same length. Scalars count as one
+        event.
+    """
+
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        converted: dict[str, np.ndarray] = {}
+        for name, values in columns.items():
+            converted[str(name)] = _as_column(name, values)
+        lengths = {name: len(values) for name, values in converted.items()}
+        if len(set(lengths.values())) > 1:
+            raise EventsError(f"event columns have different lengths: {lengths}")
+        self._columns = converted
+        self._n_events = next(iter(lengths.values()), 0)
+        self._source_rows: np.ndarray | None = None
+
+    @property
+    def n_events(self) -> int:
+        """Number of events (rows)."""
+        return self._n_events
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Names of the columns, in order."""
+        return tuple(self._columns)
+
+    def column(self, name: str, *, needed_by: str = "the binning") -> np.ndarray:
+        """Return the values of ``name``; an :class:`EventsError` lists the columns present if absent."""
+        try:
+            return self._columns[name]
+        except KeyError:
+            raise EventsError(
+                f"{needed_by} needs variable {name!r}, but the events have only "
+                f"{sorted(self._columns)}"
+            ) from None
+
+    def take(self, rows: np.ndarray) -> Events:
+        """The events at integer positions (or boolean mask) ``rows``, as a new table."""
+        subset = Events.__new__(Events)
+        rows = np.asarray(rows)
+        subset._columns = {name: values[rows] for name, values in self._columns.items()}
+        subset._n_events = int(np.count_nonzero(rows)) if rows.dtype == bool else len(rows)
+        subset._source_rows = self.source_rows[rows]
+        return subset
+
+    @property
+    def source_rows(self) -> np.ndarray:
+        """``(n_events,)``: each event's row number in the table this one was taken from."""
+        if self._source_rows is None:
+            return np.arange(self._n_events)
+        return self._source_rows
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def __repr__(self) -> str:
+        return f"Events(n_events={self.n_events}, variables={list(self.variables)})"
+
+
+def load_events(source: Any, *, rename: Mapping[str, str] | None = None) -> Events:
+    """Load events from a dict of arrays, structured array, DataFrame, CSV or seed-JSON file.
+
+    Parameters
+    ----------
+    source
+        A mapping of name -> array, a numpy structured array, a pandas DataFrame, an
+        :class:`Events` table, or a path (``str``/``Path``) to a ``.csv``/``.txt`` file with a header
+        line or to a ``.json`` file in the seed layout ``{"mapping": {name: column}, "events":
+        [[...], ...]}``.
+    rename
+        Optional old name -> new name map applied after loading (e.g. ``{"zenith_rad": "zenith"}``).
+
+    Returns
+    -------
+    Events
+        The table; every column is a ``(n_events,)`` float64 array.
+    """
+    events = _load(source)
+    if not rename:
+        return events
+    unknown = sorted(set(rename) - set(events.variables))
+    if unknown:
+        raise EventsError(f"cannot rename {unknown}: the events have only {sorted(events.variables)}")
+    return Events({rename.get(name, name): values for name, values in events.items()})
+
+
+def as_weights(weights: Any, n_events: int, *, allow_negative: bool) -> np.ndarray:
+    """Validate per-event weights: a scalar or an ``(n_events,)`` array, finite, signs as allowed."""
+    array = np.asarray(weights, dtype=np.float64)
+    if array.ndim == 0:
+        array = np.full(n_events, float(array))
+    if array.shape != (n_events,):
+        raise EventsError(f"weights have shape {array.shape}, but there are {n_events} events")
+    not_finite = ~np.isfinite(array)
+    if not_finite.any():
+        raise EventsError(
+            f"{int(not_finite.sum())} of {n_events} weights are NaN or infinite "
+            f"(first at event {int(np.argmax(not_finite))})"
+        )
+    if not allow_negative:
+        negative = array < 0
+        if negative.any():
+            raise EventsError(
+                f"{int(negative.sum())} of {n_events} weights are negative (first at event "
+                f"{int(np.argmax(negative))}: {array[np.argmax(negative)]!r}); pass "
+                "allow_negative_weights=True if they are meant to be"
+            )
+    return array
+
+
+def _load(source: Any) -> Events:
+    if isinstance(source, Events):
+        return source
+    if isinstance(source, (str, Path)):
+        return _load_file(Path(source))
+    if isinstance(source, np.ndarray) and source.dtype.names is not None:
+        return Events({name: source[name] for name in source.dtype.names})
+    if hasattr(source, "columns") and hasattr(source, "to_numpy"):  # pandas DataFrame
+        return Events({str(name): source[name].to_numpy() for name in source.columns})
+    if isinstance(source, Mapping):
+        return Events(source)
+    raise EventsError(
+        f"cannot read events from {type(source).__name__}: give a dict of arrays, a structured "
+        "array, a DataFrame, or a path to a CSV or JSON file"
+    )
+
+
+def _load_file(path: Path) -> Events:
+    if not path.is_file():
+        raise EventsError(f"event file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return _load_seed_json(path)
+    if suffix in {".csv", ".txt"}:
+        import pandas as pd
+
+        try:
+            table = pd.read_csv(path)
+        except (ValueError, pd.errors.ParserError) as error:
+            raise EventsError(f"cannot parse CSV file {str(path)!r}: {error}") from error
+        return Events({str(name): table[name].to_numpy() for name in table.columns})
+    raise EventsError(f"unknown event file type {suffix!r} of {str(path)!r}: use .csv, .txt or .json")
+
+
+def _load_seed_json(path: Path) -> Events:
+    with path.open() as stream:
+        try:
+            content = json.load(stream)
+        except json.JSONDecodeError as error:
+            raise EventsError(f"{str(path)!r} is not valid JSON: {error}") from error
+    if not isinstance(content, dict) or {"mapping", "events"} - set(content):
+        raise EventsError(
+            f"{str(path)!r} must hold a JSON object with keys 'mapping' and 'events' (the seed layout)"
+        )
+    table = np.asarray(content["events"], dtype=np.float64)
+    if table.ndim != 2:
+        raise EventsError(f"'events' in {str(path)!r} must be a list of rows, got shape {table.shape}")
+    columns: dict[str, np.ndarray] = {}
+    for name, column in content["mapping"].items():
+        if not isinstance(column, int) or not 0 <= column < table.shape[1]:
+            raise EventsError(
+                f"mapping of {name!r} in {str(path)!r} points to column {column!r}, but rows have "
+                f"{table.shape[1]} columns"
+            )
+        columns[name] = table[:, column]
+    return Events(columns)
+
+
+def _as_column(name: Any, values: Any) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise EventsError(f"event variable {name!r} is not numeric: {error}") from error
+    if array.ndim == 0:
+        return array.reshape(1)
+    if array.ndim != 1:
+        raise EventsError(f"event variable {name!r} must be 1-D, got shape {array.shape}")
+    return np.ascontiguousarray(array)
