@@ -33,6 +33,13 @@ _LAZY: dict[str, str] = {
     "load_events": "bayesfit.events",
     "Parameter": "bayesfit.predictors",
     "Predictor": "bayesfit.predictors",
+    "TemplatePredictor": "bayesfit.predictors",
+    "MatrixPredictor": "bayesfit.predictors",
+    "LinearEinsumPredictor": "bayesfit.predictors",
+    "ReweightedMCPredictor": "bayesfit.predictors",
+    "ResponseMatrix": "bayesfit.predictors",
+    "compose": "bayesfit.predictors",
+    "linearise": "bayesfit.predictors",
 }
 
 __all__ = [

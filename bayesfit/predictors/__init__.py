@@ -1,5 +1,58 @@
-"""Predictors: physics parameters -> expected counts per bin, compiled to PyTensor graphs."""
+"""Predictors: physics parameters -> expected counts per bin, compiled to PyTensor graphs.
+
+- linear: :class:`TemplatePredictor`, :class:`MatrixPredictor`, :class:`LinearEinsumPredictor`;
+- simulation: :class:`ReweightedMCPredictor` with :mod:`~bayesfit.predictors.spectra`,
+  :class:`ResponseMatrix` (from events or ReMU's ``.npz``);
+- combination: :class:`ConcatenatedPredictor`, :class:`SumPredictor`, :func:`compose`,
+  :class:`FixedParameters`, :class:`RenamedParameters`, and exact :func:`linearise`.
+"""
 
 from bayesfit.predictors.base import Parameter, Predictor
+from bayesfit.predictors.compose import (
+    ComposedPredictor,
+    ConcatenatedPredictor,
+    FixedParameters,
+    RenamedParameters,
+    SumPredictor,
+    compose,
+)
+from bayesfit.predictors.einsum import LinearEinsumPredictor
+from bayesfit.predictors.linearise import LinearMap, linear_map, linearise
+from bayesfit.predictors.matrix import MatrixPredictor
+from bayesfit.predictors.response import ResponseMatrix
+from bayesfit.predictors.reweight import Component, ReweightedMCPredictor
+from bayesfit.predictors.spectra import (
+    BrokenPowerLaw,
+    CustomSpectrum,
+    LogParabola,
+    Normalisation,
+    PowerLaw,
+    Spectrum,
+)
+from bayesfit.predictors.template import TemplatePredictor
 
-__all__ = ["Parameter", "Predictor"]
+__all__ = [
+    "BrokenPowerLaw",
+    "Component",
+    "ComposedPredictor",
+    "ConcatenatedPredictor",
+    "CustomSpectrum",
+    "FixedParameters",
+    "LinearEinsumPredictor",
+    "LinearMap",
+    "LogParabola",
+    "MatrixPredictor",
+    "Normalisation",
+    "Parameter",
+    "PowerLaw",
+    "Predictor",
+    "RenamedParameters",
+    "ResponseMatrix",
+    "ReweightedMCPredictor",
+    "Spectrum",
+    "SumPredictor",
+    "TemplatePredictor",
+    "compose",
+    "linear_map",
+    "linearise",
+]

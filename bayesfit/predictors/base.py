@@ -23,7 +23,7 @@ from pytensor.graph.replace import vectorize_graph
 
 from bayesfit.errors import PredictorError
 
-__all__ = ["Parameter", "Predictor", "TensorLike"]
+__all__ = ["Parameter", "Predictor", "TensorLike", "check_coefficients", "check_constant"]
 
 TensorLike = Any  # a PyTensor variable, a PyMC random variable or a numpy array
 
@@ -111,6 +111,41 @@ class Parameter:
         return array
 
 
+def check_coefficients(values: Any, what: str, owner: str) -> np.ndarray:
+    """Return ``values`` as a float array after checking every entry is finite and non-negative.
+
+    ``what`` names the array (e.g. ``"matrix"``) and ``owner`` the predictor, for the message,
+    which gives the index of the first bad entry.
+    """
+    array = np.asarray(values, dtype=float)
+    for problem, bad in (("NaN or infinite", ~np.isfinite(array)), ("negative", array < 0)):
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise PredictorError(
+                f"{owner}: {what} has {int(bad.sum())} {problem} entr{'y' if bad.sum() == 1 else 'ies'}, "
+                f"first at index {first} (value {array[first]!r})"
+            )
+    return array
+
+
+def check_constant(constant: Any, n_variations: int, n_out: int, owner: str) -> np.ndarray | None:
+    """Validate a constant term of a linear predictor.
+
+    ``None`` stays ``None``; ``(n_out,)`` becomes ``(1, n_out)``; ``(K, n_out)`` is kept. Entries
+    must be finite and non-negative.
+    """
+    if constant is None:
+        return None
+    constant = check_coefficients(constant, "constant", owner)
+    if constant.shape == (n_out,):
+        return constant[np.newaxis]
+    if constant.shape == (n_variations, n_out):
+        return constant
+    raise PredictorError(
+        f"{owner}: constant has shape {constant.shape}, expected ({n_out},) or ({n_variations}, {n_out})"
+    )
+
+
 class Predictor(ABC):
     """Base class of all predictors. Subclasses implement :meth:`expected`.
 
@@ -158,8 +193,10 @@ class Predictor(ABC):
     def expected_per_variation(self, params: Mapping[str, TensorLike]) -> pt.TensorVariable:
         """Expected counts when each parameter carries a leading axis of one value per variation.
 
-        Parameter ``p`` comes with shape ``(K, *p.shape)``; universe ``k`` of the output uses the
-        ``k``-th value ("same" combination of universes). Output shape ``(K, n_out)``.
+        Parameter ``p`` comes with shape ``(B, *p.shape)``; universe ``k`` of the output uses the
+        ``k``-th value ("same" combination of universes). ``B`` equals ``K``, or is any length
+        when the predictor has ``K = 1`` (its single universe then serves every value).
+        Output shape ``(B, n_out)``.
 
         The default vectorises :meth:`expected` over the leading axis and keeps the diagonal,
         which costs ``K`` times more than needed: linear predictors override it.
@@ -167,7 +204,9 @@ class Predictor(ABC):
         inputs = {p.name: p.symbol() for p in self.parameters}
         core = self.expected(inputs)
         batched = {inputs[name]: pt.as_tensor_variable(params[name]) for name in inputs}
-        stacked = vectorize_graph(core, replace=batched)  # (K_batch, K, n_out)
+        stacked = vectorize_graph(core, replace=batched)  # (B, K, n_out)
+        if self.n_variations == 1:
+            return stacked[:, 0]
         k = pt.arange(self.n_variations)
         return stacked[k, k]
 
@@ -227,6 +266,22 @@ class Predictor(ABC):
         return cache[method]
 
     # ------------------------------------------------------------------ helpers for subclasses
+    def _set_variation_weights(self, weights: Any, n_variations: int) -> None:
+        """Validate and store ``weights`` (``None`` means equal weights) for ``n_variations``."""
+        if weights is None:
+            self.variation_weights = np.ones(n_variations)
+            return
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (n_variations,):
+            raise PredictorError(
+                f"{self.name}: variation_weights has shape {weights.shape}, expected ({n_variations},)"
+            )
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or not weights.sum() > 0:
+            raise PredictorError(
+                f"{self.name}: variation_weights must be finite, non-negative and not all zero"
+            )
+        self.variation_weights = weights
+
     def _check_output(self, name: str, got: Sequence[int]) -> None:
         if tuple(got) != (self.n_variations, self.n_out):
             raise PredictorError(
