@@ -40,6 +40,14 @@ _LAZY: dict[str, str] = {
     "ResponseMatrix": "bayesfit.predictors",
     "compose": "bayesfit.predictors",
     "linearise": "bayesfit.predictors",
+    "BinnedModel": "bayesfit.model",
+    "Prior": "bayesfit.priors",
+    "ThrowNuisance": "bayesfit.likelihood",
+    "fit": "bayesfit.inference",
+    "FitResult": "bayesfit.inference",
+    "sample_posterior": "bayesfit.inference",
+    "profile_likelihood": "bayesfit.inference",
+    "Analysis": "bayesfit.analysis",
 }
 
 __all__ = [

@@ -1,0 +1,254 @@
+"""Posterior sampling with NUTS, and what a physicist needs around it.
+
+:func:`sample_posterior` runs ``pm.sample`` (nutpie when installed, else PyMC's NUTS, with a mass
+matrix adaptation chosen by model size) and returns an :class:`arviz.InferenceData` with
+
+- ``posterior``: every free variable (natural units), deterministic throw parameters and, with
+  marginalised universes, ``universe_probability`` (chain, draw, universes): the posterior
+  probability of each universe per draw, ``p_k = w_k L_k / sum_j w_j L_j``;
+- ``sample_stats``, ``observed_data`` (``counts``) and ``constant_data``;
+- ``log_likelihood``: ``counts`` per bin (chain, draw, bins) when the bins are independent given
+  the parameters (``K = 1``). Marginalised universes couple all bins, so there the pointwise
+  log likelihood is one joint term per draw (chain, draw): LOO/WAIC then treat the whole data set
+  as one observation;
+- ``posterior_predictive`` (``counts``) on request, drawn per posterior draw from the likelihood's
+  own generative model: a universe picked by its posterior probability, then Poisson counts
+  (Gamma-Poisson for the effective likelihood, Poisson of scaled expectations for
+  Barlow-Beeston-lite).
+
+Divergences, large r-hat and small effective sample sizes are reported as
+:class:`SamplingWarning` in plain words.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from bayesfit.errors import InferenceError, ModelError
+from bayesfit.likelihood import universe_probabilities
+from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
+
+__all__ = ["SAMPLERS", "SamplingWarning", "diagnose", "sample_posterior", "universe_posterior"]
+
+SAMPLERS = ("auto", "pymc", "nutpie")
+
+#: Models with at most this many free scalars get a dense (or low-rank) mass matrix.
+DENSE_MASS_MATRIX_MAX_SIZE = 20
+
+
+class SamplingWarning(UserWarning):
+    """The sampler's output should not be trusted as it is (divergences, r-hat, small ESS)."""
+
+
+def sample_posterior(
+    model: BinnedModel,
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    seed: int | None = None,
+    sampler: str = "auto",
+    predictive: bool = False,
+    progressbar: bool = True,
+    target_accept: float = 0.8,
+    sampler_kwargs: Mapping[str, Any] | None = None,
+) -> Any:
+    """Sample the posterior of ``model`` with NUTS and return :class:`arviz.InferenceData`.
+
+    Parameters
+    ----------
+    sampler:
+        ``"nutpie"``, ``"pymc"`` or ``"auto"`` (nutpie when installed).
+    predictive:
+        Also draw posterior predictive counts.
+    sampler_kwargs:
+        Passed on to ``pm.sample`` (overrides the defaults chosen here, e.g. ``init``).
+    """
+    import pymc as pm
+
+    if sampler not in SAMPLERS:
+        raise ModelError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
+    if sampler == "auto":
+        sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+    if sampler == "nutpie" and not importlib.util.find_spec("nutpie"):
+        raise InferenceError("sampler='nutpie' but nutpie is not installed: pip install nutpie")
+    cores = cores or min(chains, os.cpu_count() or 1)
+    arguments: dict[str, Any] = dict(
+        draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+        progressbar=progressbar, target_accept=target_accept,
+    )
+    dense = sum(p.size for p in model.free_parameters) <= DENSE_MASS_MATRIX_MAX_SIZE
+    if sampler == "nutpie":
+        arguments["nuts_sampler"] = "nutpie"
+        if dense:
+            arguments["nuts_sampler_kwargs"] = {"low_rank_modified_mass_matrix": True}
+    elif dense:
+        arguments["init"] = "jitter+adapt_full"
+    arguments.update(sampler_kwargs or {})
+    with model.pymc_model, warnings.catch_warnings():
+        # the dense adaptation is chosen on purpose for small models (see the module notes)
+        warnings.filterwarnings("ignore", "QuadPotentialFullAdapt is an experimental feature")
+        idata = pm.sample(**arguments)
+    _add_pointwise_results(model, idata, predictive, np.random.default_rng(seed))
+    for message in diagnose(idata, [p.name for p in model.free_parameters]):
+        warnings.warn(message, SamplingWarning, stacklevel=2)
+    return idata
+
+
+def diagnose(idata: Any, var_names: Sequence[str], max_rhat: float = 1.01, min_ess: float = 400) -> list[str]:
+    """Plain-word problems of a NUTS run: divergences, r-hat above ``max_rhat``, bulk/tail ESS below ``min_ess``."""
+    import arviz as az
+
+    messages = []
+    stats = idata.sample_stats
+    if "diverging" in stats:
+        n_divergent = int(stats["diverging"].sum())
+        if n_divergent:
+            messages.append(
+                f"{n_divergent} of {stats['diverging'].size} transitions diverged: the sampler missed parts of "
+                "the posterior. Raise target_accept (e.g. 0.95), or reparametrise (e.g. a pivot energy for "
+                "power laws, non-centred hierarchical priors)."
+            )
+    n_chains = idata.posterior.sizes["chain"]
+    if n_chains > 1:
+        rhat = az.rhat(idata, var_names=list(var_names))
+        for name in var_names:
+            worst = float(np.nanmax(rhat[name].values))
+            if worst > max_rhat:
+                messages.append(
+                    f"chains disagree for {name!r} (r-hat {worst:.3f} > {max_rhat}): they have not mixed; "
+                    "tune and draw longer, or check for several modes."
+                )
+    for method in ("bulk", "tail"):
+        ess = az.ess(idata, var_names=list(var_names), method=method)
+        for name in var_names:
+            worst = float(np.nanmin(ess[name].values))
+            if worst < min_ess:
+                messages.append(
+                    f"only {worst:.0f} effective {method} samples for {name!r} (fewer than {min_ess:.0f}): "
+                    "means and intervals are imprecise; draw more."
+                )
+    return messages
+
+
+def universe_posterior(idata: Any) -> np.ndarray:
+    """Marginal posterior probability of every universe, ``(K,)``: the mean of
+    ``universe_probability`` over all draws (needs ``systematics="marginalise"``)."""
+    if "universe_probability" not in idata.posterior:
+        raise InferenceError("no universe_probability in the posterior: the model has no marginalised universes")
+    return idata.posterior["universe_probability"].mean(("chain", "draw")).values
+
+
+# ---------------------------------------------------------------------- post-processing
+def _pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
+    """Compiled map from one draw to per-universe/per-bin log likelihood, expectations and sumw2."""
+    point = {p.name: pt.tensor(name=p.name, shape=p.shape, dtype="float64") for p in model.free_parameters}
+    scales = pt.vector(SCALES_NAME, dtype="float64")
+    values = model.predictor_values(point)
+    observed = pt.as_tensor_variable(model.observed)
+    sampled_scales = scales if model.likelihood == "barlow-beeston-sampled" else None
+    terms = model.log_likelihood(values, observed, sampled_scales)
+    expected = model.predictor.expected(values)
+    sumw2 = model.predictor.expected_sumw2(values) if model.sumw2_needed else pt.zeros_like(expected)
+    return pytensor.function(
+        [*point.values(), scales],
+        [terms.per_universe, terms.per_bin, terms.total, expected, sumw2],
+        on_unused_input="ignore",
+    )
+
+
+class _Pointwise(NamedTuple):
+    """Per-draw results, flattened over (chain, draw)."""
+
+    per_universe: np.ndarray  # (S, K) log likelihood of each universe
+    per_bin: np.ndarray  # (S, n) per-bin log likelihood of universe 0
+    total: np.ndarray  # (S,) marginal log likelihood
+    counts: np.ndarray | None  # (S, n) predictive counts
+
+
+def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: np.random.Generator) -> _Pointwise:
+    """Evaluate the likelihood (and draw predictive counts) at every posterior draw."""
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    n_bins, n_variations = model.predictor.n_out, model.predictor.n_variations
+    names = [p.name for p in model.free_parameters]
+    draws = {name: posterior[name].values.reshape(n_samples, *_free_shape(model, name)) for name in names}
+    if SCALES_NAME in posterior:
+        scales = posterior[SCALES_NAME].values.reshape(n_samples, n_bins)
+    else:
+        scales = np.ones((n_samples, n_bins))
+    function = _pointwise_function(model)
+    weights = model.predictor.variation_weights
+    result = _Pointwise(
+        np.empty((n_samples, n_variations)), np.empty((n_samples, n_bins)), np.empty(n_samples),
+        np.empty((n_samples, n_bins)) if predictive else None,
+    )
+    for i in range(n_samples):
+        universe, bins, result.total[i], expected, sumw2 = function(*(draws[n][i] for n in names), scales[i])
+        result.per_universe[i], result.per_bin[i] = universe, bins[0]
+        if result.counts is not None:
+            probabilities = universe_probabilities(universe, weights)
+            k = rng.choice(n_variations, p=probabilities) if n_variations > 1 else 0
+            result.counts[i] = _draw_counts(model, expected[k], sumw2[k], scales[i], rng)
+    return result
+
+
+def _add_pointwise_results(model: BinnedModel, idata: Any, predictive: bool, rng: np.random.Generator) -> None:
+    import arviz as az
+
+    posterior = idata.posterior
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    n_bins, n_variations = model.predictor.n_out, model.predictor.n_variations
+    weights = model.predictor.variation_weights
+    per_universe, per_bin, total, counts = _evaluate_draws(model, posterior, predictive, rng)
+    shape = (n_chains, n_draws)
+    marginalised = model.systematics == "marginalise"
+    log_likelihood = total.reshape(shape) if marginalised else per_bin.reshape(*shape, n_bins)
+    per_bin_groups: dict[str, Any] = {"observed_data": {OBSERVED_NAME: model.observed}}
+    if counts is not None:
+        per_bin_groups["posterior_predictive"] = {OBSERVED_NAME: counts.reshape(*shape, n_bins)}
+    if not marginalised:
+        per_bin_groups["log_likelihood"] = {OBSERVED_NAME: log_likelihood}
+    coords = {"bins": np.arange(n_bins)}
+    # join="right" replaces PyMC's own observed_data
+    idata.extend(az.from_dict(**per_bin_groups, dims={OBSERVED_NAME: ["bins"]}, coords=coords), join="right")
+    if marginalised:  # one joint term per draw: universes couple the bins
+        idata.extend(az.from_dict(log_likelihood={OBSERVED_NAME: log_likelihood}), join="right")
+    if marginalised:
+        probabilities = universe_probabilities(per_universe, weights).reshape(*shape, n_variations)
+        idata.posterior["universe_probability"] = (("chain", "draw", "universes"), probabilities)
+        idata.posterior = idata.posterior.assign_coords(universes=np.arange(n_variations))
+
+
+def _free_shape(model: BinnedModel, name: str) -> tuple[int, ...]:
+    return next(p.shape for p in model.free_parameters if p.name == name)
+
+
+def _draw_counts(
+    model: BinnedModel, expected: np.ndarray, sumw2: np.ndarray, scales: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """One predictive draw of counts in every bin from the likelihood's generative model."""
+    usable = (sumw2 > 0) & (expected > 0)
+    safe_sumw2 = np.where(usable, sumw2, 1.0)
+    rate = expected
+    if model.likelihood == "effective":
+        alpha = expected**2 / safe_sumw2 + 1.0
+        beta = expected / safe_sumw2
+        rate = np.where(usable, rng.gamma(alpha, 1.0 / np.where(usable, beta, 1.0)), expected)
+    elif model.likelihood == "barlow-beeston-lite":
+        sigma = np.sqrt(safe_sumw2) / np.where(usable, expected, 1.0)
+        scale = 1.0 + sigma * rng.standard_normal(expected.shape)
+        while np.any(bad := scale <= 0):  # truncate the constraint at zero
+            scale[bad] = 1.0 + sigma[bad] * rng.standard_normal(int(bad.sum()))
+        rate = np.where(usable, scale * expected, expected)
+    elif model.likelihood == "barlow-beeston-sampled":
+        rate = np.where(usable, scales * expected, expected)
+    return rng.poisson(rate).astype(float)

@@ -1,0 +1,171 @@
+"""Model assembly: validation of inputs, PyMC structure and log density against scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+from scipy import stats
+
+from bayesfit.errors import LikelihoodError, ModelError
+from bayesfit.likelihood import ThrowNuisance
+from bayesfit.model import BinnedModel
+from bayesfit.predictors.base import Parameter, Predictor
+from bayesfit.priors import Prior, as_prior
+
+
+class TemplateSum(Predictor):
+    """expected[k] = sum_t norm[t] * templates[k, t]; sumw2[k] = sum_t norm[t]^2 * sumw2[k, t]."""
+
+    def __init__(self, templates, sumw2=None, weights=None):
+        self.name = "templates"
+        self.templates = np.asarray(templates, dtype=float)  # (K, T, n)
+        n_variations, n_templates, self.n_out = self.templates.shape
+        self.parameters = (
+            Parameter("norm", (n_templates,), lower=0.0, default=1.0,
+                      labels=tuple(f"t{i}" for i in range(n_templates)), dim="template"),
+        )
+        self.variation_weights = np.ones(n_variations) if weights is None else np.asarray(weights, float)
+        self.sumw2 = None if sumw2 is None else np.asarray(sumw2, dtype=float)
+
+    def expected(self, params):
+        return pt.tensordot(params["norm"], self.templates, axes=[[0], [1]])
+
+    def expected_sumw2(self, params):
+        if self.sumw2 is None:
+            return None
+        return pt.tensordot(params["norm"] ** 2, self.sumw2, axes=[[0], [1]])
+
+
+TEMPLATES = np.array([[[1.0, 2.0, 3.0, 0.5], [0.5, 0.5, 0.0, 1.0]]])
+COUNTS = np.array([2.0, 3.0, 4.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return TemplateSum(TEMPLATES, sumw2=0.1 * TEMPLATES)
+
+
+@pytest.fixture(scope="module")
+def universes():
+    shifted = TEMPLATES * np.array([1.0, 1.2, 0.8])[:, None, None]
+    return TemplateSum(shifted, weights=[1.0, 2.0, 1.0])
+
+
+def test_unknown_names_and_distributions(predictor):
+    with pytest.raises(ModelError, match=r"priors: unknown parameter\(s\) \['gamma'\].*has \['norm'\]"):
+        BinnedModel(predictor, COUNTS, priors={"gamma": "flat"})
+    with pytest.raises(ModelError, match="unknown prior distribution 'Gauss'; valid: .*'HalfNormal'"):
+        BinnedModel(predictor, COUNTS, priors={"norm": {"Gauss": {"mu": 1}}})
+    with pytest.raises(ModelError, match="needs argument"):
+        as_prior({"Normal": {"mu": 1}})
+    with pytest.raises(ModelError, match="unknown likelihood 'gauss'"):
+        BinnedModel(predictor, COUNTS, likelihood="gauss")
+
+
+def test_start_outside_prior_support(predictor):
+    with pytest.raises(ModelError, match=r"'norm': start value 1 is outside the support \[1.5, 4.5\]"):
+        BinnedModel(predictor, COUNTS, priors={"norm": Prior("Uniform", lower=1.5, upper=4.5)})
+
+
+def test_bad_data(predictor):
+    with pytest.raises(LikelihoodError, match=r"shape \(3,\), expected \(4,\)"):
+        BinnedModel(predictor, COUNTS[:3])
+    with pytest.raises(LikelihoodError, match="bin 1 = 2.5 is not an integer"):
+        BinnedModel(predictor, [1, 2.5, 0, 0])
+    with pytest.raises(LikelihoodError, match="bin 2 = -1.0 is negative"):
+        BinnedModel(predictor, [1, 2, -1, 0], allow_noninteger=True)
+
+
+def test_bin_no_simulation_reaches_is_reported(predictor):
+    unreachable = TemplateSum(TEMPLATES * np.array([1, 1, 0, 1.0]))
+    with pytest.raises(LikelihoodError, match=r"zero events in 1 bin\(s\) that hold data.*bins 2 \(k=4\)"):
+        BinnedModel(unreachable, COUNTS)
+    # an empty bin without data is fine
+    BinnedModel(unreachable, COUNTS * np.array([1, 1, 0, 1]))
+
+
+def test_systematics_modes(predictor, universes):
+    with pytest.raises(ModelError, match="needs variations, but predictor 'templates' has K = 1"):
+        BinnedModel(predictor, COUNTS, systematics="marginalise")
+    with pytest.raises(ModelError, match="has K = 3 variations"):
+        BinnedModel(universes, COUNTS, systematics="none")
+    assert BinnedModel(universes, COUNTS).systematics == "marginalise"
+    without_sumw2 = TemplateSum(TEMPLATES)
+    with pytest.raises(ModelError, match="needs sums of squared weights"):
+        BinnedModel(without_sumw2, COUNTS, likelihood="effective")
+
+
+def test_pymc_model_log_density_matches_scipy(predictor):
+    model = BinnedModel(predictor, COUNTS, priors={"norm": {"Gamma": {"alpha": 2.0, "beta": 1.5}}},
+                        starts={"norm": [0.8, 1.7]})
+    pymc_model = model.pymc_model
+    assert pymc_model.named_vars_to_dims["norm"] == ("template",)
+    assert list(pymc_model.coords["template"]) == ["t0", "t1"]
+    assert pymc_model.named_vars_to_dims["counts"] == ("bins",)
+    # a user-added term just works
+    with pymc_model:
+        pm.Potential("user_term", -0.5 * (pymc_model["norm"][0] - 1.0) ** 2)
+    logp = pymc_model.compile_logp(jacobian=False)(pymc_model.initial_point())
+    norm = np.array([0.8, 1.7])
+    mu = norm @ TEMPLATES[0]
+    reference = (
+        stats.gamma.logpdf(norm, 2.0, scale=1 / 1.5).sum()
+        + stats.poisson.logpmf(COUNTS, mu).sum()
+        - 0.5 * (0.8 - 1.0) ** 2
+    )
+    assert logp == pytest.approx(reference, rel=1e-10)
+
+
+def test_marginalised_model_with_hyperprior_and_throws(universes):
+    rng = np.random.default_rng(1)
+    throws = rng.normal([1.0, 1.0], [0.1, 0.3], size=(40, 2))
+    nuisance = ThrowNuisance(throws)
+    model = BinnedModel(universes, COUNTS, throws={"norm": nuisance})
+    with pytest.raises(ModelError, match="both a prior and throws"):
+        BinnedModel(universes, COUNTS, throws={"norm": nuisance}, priors={"norm": "flat"})
+    pymc_model = model.pymc_model
+    assert set(pymc_model.named_vars) >= {"norm_throw", "norm", "counts"}
+    z = np.array([0.3, -0.7])
+    point = {"norm_throw": z}
+    logp = pymc_model.compile_logp(jacobian=False)(point)
+    norm = nuisance.mean + nuisance.loadings @ z
+    per_universe = np.array([
+        stats.poisson.logpmf(COUNTS, norm @ universes.templates[k]).sum() for k in range(3)
+    ])
+    weights = np.array([1.0, 2.0, 1.0])
+    marginal = np.log(np.sum(weights * np.exp(per_universe)) / weights.sum())
+    assert logp == pytest.approx(marginal + stats.norm.logpdf(z).sum(), rel=1e-10)
+
+
+def test_hyperprior_on_prior_width(predictor):
+    model = BinnedModel(
+        predictor, COUNTS,
+        priors={"norm": {"LogNormal": {"mu": 0.0, "sigma": "width"}}},
+        hyperpriors={"width": {"HalfNormal": {"sigma": 0.5}}},
+    )
+    with pytest.raises(ModelError, match=r"refers to \['spread'\]"):
+        BinnedModel(predictor, COUNTS, priors={"norm": {"LogNormal": {"mu": 0.0, "sigma": "spread"}}})
+    pymc_model = model.pymc_model
+    logp = pymc_model.compile_logp(jacobian=False)({"width_log__": np.log(0.4), "norm_log__": np.log([1.2, 0.9])})
+    norm = np.array([1.2, 0.9])
+    reference = (
+        stats.halfnorm.logpdf(0.4, scale=0.5)
+        + stats.lognorm.logpdf(norm, 0.4).sum()
+        + stats.poisson.logpmf(COUNTS, norm @ TEMPLATES[0]).sum()
+    )
+    assert logp == pytest.approx(reference, rel=1e-8)  # PyMC's normal log-cdf is approximate
+
+
+def test_prior_truncated_to_parameter_bounds(predictor):
+    model = BinnedModel(predictor, COUNTS, priors={"norm": {"Normal": {"mu": 0.5, "sigma": 0.5}}})
+    pymc_model = model.pymc_model
+    point = pymc_model.initial_point()  # the start (1, 1), in transformed space
+    logp = pymc_model.compile_logp(jacobian=False)(point)
+    norm = np.ones(2)
+    reference = (
+        stats.truncnorm.logpdf(norm, (0 - 0.5) / 0.5, np.inf, loc=0.5, scale=0.5).sum()
+        + stats.poisson.logpmf(COUNTS, norm @ TEMPLATES[0]).sum()
+    )
+    assert logp == pytest.approx(reference, rel=1e-8)  # PyMC's normal log-cdf is approximate
