@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference_data import REFERENCE
 import bayesfit
 from bayesfit.binning import (
     Binning,
@@ -23,7 +24,7 @@ from bayesfit.binning import (
 )
 from bayesfit.errors import BayesfitError, BinningError, EventsError
 
-HESE = Path("/work/shared/reference/hese")
+HESE = REFERENCE / "hese"
 
 
 def hese_like_events(n_events: int, seed: int = 3) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference_data import REFERENCE
 import bayesfit
 from bayesfit.binning import (
     Binning,
@@ -23,7 +24,7 @@ from bayesfit.binning import (
 )
 from bayesfit.errors import BinningError
 
-REMU = Path("/work/shared/reference/remu-examples")
+REMU = REFERENCE / "remu-examples"
 needs_remu = pytest.mark.skipif(not REMU.is_dir(), reason="ReMU reference data absent")
 
 

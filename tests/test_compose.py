@@ -10,6 +10,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from reference_data import REFERENCE
 from bayesfit.errors import PredictorError
 from bayesfit.predictors.base import Parameter, Predictor
 from bayesfit.predictors.compose import (
@@ -26,7 +27,7 @@ from bayesfit.predictors.matrix import MatrixPredictor
 from bayesfit.predictors.template import TemplatePredictor
 
 RNG = np.random.default_rng(7)
-RESPONSE_FILE = Path("/work/shared/reference/remu-examples/05/response_matrix.npz")
+RESPONSE_FILE = REFERENCE / "remu-examples" / "05" / "response_matrix.npz"
 
 
 def central_gradient(function, x: np.ndarray, step: float = 1e-6) -> np.ndarray:

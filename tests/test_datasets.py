@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from reference_data import REFERENCE
 from bayesfit.datasets import (
     background_xsec,
     cross_section_table,
@@ -25,7 +26,6 @@ from bayesfit.datasets import (
 from bayesfit.datasets.xsec_toy import FLUX_EDGES
 from bayesfit.errors import EventsError
 
-REFERENCE = Path("/work/shared/reference")
 HESE_REFERENCE = REFERENCE / "hese" / "synthetic"
 REMU_REFERENCE = REFERENCE / "remu-examples"
 needs_hese_reference = pytest.mark.skipif(not HESE_REFERENCE.exists(), reason="no HESE reference")

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reference_data import REFERENCE
 from bayesfit import load_events
 from bayesfit.errors import EventsError
 
-HESE = Path("/work/shared/reference/hese/synthetic-small/hese_toy_simulation.json")
+HESE = REFERENCE / "hese" / "synthetic-small" / "hese_toy_simulation.json"
 COLUMNS = {"energy": np.array([1.0e5, 2.5e5, 7.0e4]), "topology": np.array([0.0, 1.0, 1.0])}
 
 

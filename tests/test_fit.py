@@ -9,12 +9,13 @@ import pytensor.tensor as pt
 import pytest
 from scipy import optimize, special, stats
 
+from reference_data import REFERENCE
 from bayesfit.errors import ModelError
 from bayesfit.inference import Objective, fit
 from bayesfit.model import BinnedModel
 from bayesfit.predictors.base import Parameter, Predictor
 
-HESE = Path("/work/shared/reference/hese")
+HESE = REFERENCE / "hese"
 
 
 class TemplateSum(Predictor):

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from reference_data import REFERENCE
 from bayesfit.errors import WorkspaceError
 from bayesfit.histfactory import HistFactoryModel, load_workspace
 from bayesfit.histfactory.fit import AsymptoticCLs, fit, profile_poi, upper_limit
 
-REFERENCE = Path("/work/shared/reference/pyhf")
+PYHF_REFERENCE = REFERENCE / "pyhf"
 
 # Two channels with every modifier type; "jes" is both a histosys and a normsys (one parameter),
 # one shapesys bin and one staterror bin have zero uncertainty (their parameters are fixed).
@@ -148,7 +149,7 @@ def test_profile_is_a_parabola_near_the_minimum_and_limit_solves_cls():
 
 def test_counting_workspace_matches_pyhf():
     pyhf = pytest.importorskip("pyhf")
-    spec = json.loads((REFERENCE / "sr-ee-mm-em-counting.json").read_text())
+    spec = json.loads((PYHF_REFERENCE / "sr-ee-mm-em-counting.json").read_text())
     model = HistFactoryModel(spec)
     theirs, data = pyhf_model(spec)
     result = fit(model, errors=False)
@@ -164,7 +165,7 @@ def test_counting_workspace_matches_pyhf():
 @pytest.mark.slow
 def test_atlas_workspace_matches_pyhf():
     pyhf = pytest.importorskip("pyhf")
-    spec = json.loads((REFERENCE / "atlas-ttbar-ljets-xsec-inclusive-pruned.json").read_text())
+    spec = json.loads((PYHF_REFERENCE / "atlas-ttbar-ljets-xsec-inclusive-pruned.json").read_text())
     model = HistFactoryModel(spec)
     theirs, data = pyhf_model(spec)
     for theta in random_points(model, 3, seed=3):

@@ -10,6 +10,7 @@ import pytensor.tensor as pt
 import pytest
 from scipy import optimize, special, stats
 
+from reference_data import REFERENCE
 from bayesfit.errors import LikelihoodError, ModelError
 from bayesfit.likelihood import (
     ThrowNuisance,
@@ -24,7 +25,7 @@ from bayesfit.likelihood import (
     universe_probabilities,
 )
 
-HESE = Path("/work/shared/reference/hese")
+HESE = REFERENCE / "hese"
 
 OBSERVED = np.array([0.0, 1.0, 3.0, 0.0, 2.0, 7.0, 40.0, 2.5])
 EXPECTED = np.array([0.0, 1.5, 2.0, 0.5, 1.0, 3.0, 35.0, 1.7])

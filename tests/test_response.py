@@ -10,10 +10,11 @@ import pytensor.tensor as pt
 import pytest
 from scipy import special
 
+from reference_data import REFERENCE
 from bayesfit.errors import EventsError, PredictorError
 from bayesfit.predictors.response import ResponseMatrix
 
-REMU_05 = Path("/work/shared/reference/remu-examples/05/response_matrix.npz")
+REMU_05 = REFERENCE / "remu-examples" / "05" / "response_matrix.npz"
 needs_remu = pytest.mark.skipif(not REMU_05.is_file(), reason="ReMU reference data not available")
 
 

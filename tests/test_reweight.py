@@ -15,6 +15,7 @@ import pytensor.tensor as pt
 import pytest
 from scipy import special
 
+from reference_data import REFERENCE
 from bayesfit.errors import EventsError, PredictorError
 from bayesfit.predictors.base import Parameter
 from bayesfit.predictors.reweight import Component, ReweightedMCPredictor
@@ -26,7 +27,7 @@ from bayesfit.predictors.spectra import (
     PowerLaw,
 )
 
-HESE = Path("/work/shared/reference/hese/synthetic-small")
+HESE = REFERENCE / "hese" / "synthetic-small"
 needs_hese = pytest.mark.skipif(not HESE.is_dir(), reason="HESE reference data not available")
 
 HESE_POINTS = [(1.0, 1.0, 2.5), (1.0, 6.0, 2.9), (0.3, 12.0, 2.1), (2.0, 0.5, 3.4)]
