@@ -82,6 +82,9 @@ def plot_counts(
     """
     ax = _axes(ax)
     edges = _finite_edges(edges)
+    if band is not None:  # drawn first, so that the components stay readable on top of it
+        lower, upper = (np.asarray(b, dtype=float) for b in band)
+        ax.stairs(upper, edges, baseline=lower, fill=True, color="0.5", alpha=0.3, label=band_label)
     bottom = np.zeros(len(edges) - 1)
     for index, (label, counts) in enumerate((components or {}).items()):
         counts = np.asarray(counts, dtype=float)
@@ -89,17 +92,15 @@ def plot_counts(
         bottom = bottom + counts
     if expected is not None:
         ax.stairs(np.asarray(expected, float), edges, color="k", linewidth=1.5, label="best fit")
-    if band is not None:
-        lower, upper = (np.asarray(b, dtype=float) for b in band)
-        ax.stairs(upper, edges, baseline=lower, fill=True, color="0.3", alpha=0.25, label=band_label)
     if observed is not None:
         observed = np.asarray(observed, dtype=float)
         centres = np.sqrt(edges[:-1] * edges[1:]) if log_x else 0.5 * (edges[:-1] + edges[1:])
         lower, upper = garwood_interval(observed)
+        shown = observed > 0 if log_y else np.ones(len(observed), dtype=bool)  # no zeros on a log scale
         ax.errorbar(
-            centres,
-            observed,
-            yerr=[observed - lower, upper - observed],
+            centres[shown],
+            observed[shown],
+            yerr=[(observed - lower)[shown], (upper - observed)[shown]],
             fmt="o",
             color="k",
             markersize=4,

@@ -102,3 +102,10 @@ def test_bad_override_syntax(tmp_path):
         read_analysis(write(tmp_path, HESE), ["likelihood"])
     with pytest.raises(AnalysisFileError, match="not a mapping"):
         read_analysis(write(tmp_path, HESE), ["likelihood.mode=x"])
+
+
+def test_setting_a_path_replaces_a_generator(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = read_analysis(write(tmp_path, HESE), ["simulation.path=sim.json", "data.generator=hese"])
+    assert spec.simulation.path == tmp_path / "sim.json" and spec.simulation.generator is None
+    assert spec.data.generator == "hese" and spec.data.path is None

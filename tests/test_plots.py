@@ -36,8 +36,8 @@ def test_plot_counts_stacks_components_and_draws_data():
         xlabel="x",
     )
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert labels == ["background", "signal", "posterior predictive 68%", "data"]
-    signal_top = ax.patches[1].get_path().vertices[:, 1].max()
+    assert labels == ["posterior predictive 68%", "background", "signal", "data"]
+    signal_top = ax.patches[2].get_path().vertices[:, 1].max()
     assert signal_top == pytest.approx(4.0)  # signal drawn on top of background: max(1+2, 2+2, 1, 0.5)
     assert ax.get_xlim() == (-1.0, 3.0)  # infinite edges drawn one bin wide
     plt.close("all")

@@ -88,7 +88,7 @@ _spectra = {
             "energy": _name,
             "index_low": _name,
             "index_high": _name,
-            "break_energy": {"type": ["string", "number"]},
+            "break_energy": _number,
             "pivot": _number,
             "generated_index": _number,
         },

@@ -144,7 +144,19 @@ def apply_overrides(
             target = child
         target[key_path[-1]] = value
         keys.add(key_path)
+        _switch_event_source(result, key_path)
     return result, keys
+
+
+#: Keys of the two ways to give events; setting one of them drops the other.
+_EVENT_SOURCE_KEYS = {"path": ("generator", "options"), "generator": ("path", "rename")}
+
+
+def _switch_event_source(data: dict[str, Any], key_path: tuple[str, ...]) -> None:
+    """``--set data.path=x`` on a file whose data come from a generator switches to the file."""
+    if len(key_path) == 2 and key_path[0] in ("data", "simulation") and key_path[1] in _EVENT_SOURCE_KEYS:
+        for other in _EVENT_SOURCE_KEYS[key_path[1]]:
+            data[key_path[0]].pop(other, None)
 
 
 def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]) -> AnalysisSpec:

@@ -1,0 +1,88 @@
+"""Figures of an analysis on a rectilinear binning: counts projected on each continuous axis.
+
+For every continuous axis there is one figure with a panel per category of the categorical axes
+(e.g. energy per topology): observed counts with Poisson error bars, the fitted components stacked,
+and the posterior-predictive 68% band. Cos-zenith axes are drawn against ``cos(zenith)``, log10
+axes on a logarithmic scale.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from bayesfit.binning import CategoryAxis, CosAxis, Log10Axis, RectilinearBinning
+from bayesfit.plots import plot_counts
+
+__all__ = ["CountsToPlot", "projection_figures"]
+
+
+class CountsToPlot(NamedTuple):
+    """Per-bin arrays (over the whole flat binning) to draw.
+
+    Attributes
+    ----------
+    observed:
+        Observed counts, ``(n_bins,)``.
+    components:
+        Fitted expectation of each component, ``{name: (n_bins,)}``.
+    predictive:
+        Posterior-predictive count draws, ``(n_draws, n_bins)``, or ``None``.
+    """
+
+    observed: np.ndarray
+    components: Mapping[str, np.ndarray]
+    predictive: np.ndarray | None = None
+
+
+def projection_figures(binning: RectilinearBinning, counts: CountsToPlot) -> dict[str, Figure]:
+    """One figure per continuous axis, ``{"counts_<variable>": figure}``."""
+    categorical = [axis for axis in binning.axes if isinstance(axis, CategoryAxis)]
+    continuous = [axis for axis in binning.axes if not isinstance(axis, CategoryAxis)]
+    panels = list(itertools.product(*(range(axis.size) for axis in categorical)))
+    figures = {}
+    for axis in continuous:
+        mapping = binning.projection([*(a.variable for a in categorical), axis.variable])
+        shape = (*(a.size for a in categorical), axis.size)
+
+        def project(values: np.ndarray) -> np.ndarray:
+            projected = mapping.apply(np.asarray(values, dtype=float))
+            return projected.reshape(*projected.shape[:-1], *shape)
+
+        observed = project(counts.observed)
+        components = {name: project(values) for name, values in counts.components.items()}
+        band = None
+        if counts.predictive is not None:
+            band = np.quantile(project(counts.predictive), [0.16, 0.84], axis=0)
+        figure, axes = plt.subplots(
+            1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False, layout="constrained"
+        )
+        for ax, panel in zip(axes[0], panels):
+            edges, order, label = _drawn_axis(axis)
+            plot_counts(
+                edges,
+                observed[panel][order],
+                {name: values[panel][order] for name, values in components.items()},
+                expected=sum(values[panel] for values in components.values())[order],
+                band=None if band is None else (band[0][panel][order], band[1][panel][order]),
+                xlabel=label,
+                log_x=isinstance(axis, Log10Axis),
+                log_y=isinstance(axis, Log10Axis),
+                ax=ax,
+            )
+            title = ", ".join(f"{a.variable} = {a.categories[i]}" for a, i in zip(categorical, panel))
+            ax.set_title(title)
+        figures[f"counts_{axis.variable}"] = figure
+    return figures
+
+
+def _drawn_axis(axis: object) -> tuple[np.ndarray, slice, str]:
+    """Edges to draw, the bin order along them, and the axis label."""
+    if isinstance(axis, CosAxis):
+        return np.cos(axis.edges)[::-1], slice(None, None, -1), f"cos({axis.variable})"
+    return axis.edges, slice(None), axis.variable

@@ -1,0 +1,176 @@
+"""``bayesfit run``: fit, sample, scan and plot an analysis file, and write the results.
+
+Outputs (in ``results/<name>/`` unless ``out`` is given): ``summary.json`` (see
+:mod:`bayesfit.analysis.report`), ``posterior.nc`` (ArviZ NetCDF), and PNG figures: counts per
+continuous axis with the fitted components and the posterior-predictive band, the corner plot,
+traces and profile-likelihood scans. Existing files are never overwritten without ``force``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bayesfit.analysis.report import fit_summary, format_table, posterior_summary, sampling_summary
+from bayesfit.analysis.spec import AnalysisSpec, InferenceSettings, read_analysis
+from bayesfit.output import ResultFolder
+
+__all__ = ["RunOptions", "RunResult", "run_analysis", "run_analysis_file"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line choices; ``None`` keeps the analysis file's ``inference`` setting."""
+
+    out: Path | None = None
+    overrides: tuple[str, ...] = ()
+    sample: bool = True
+    draws: int | None = None
+    tune: int | None = None
+    chains: int | None = None
+    seed: int | None = None
+    sampler: str | None = None
+    force: bool = False
+    progress: bool = True
+
+
+class RunResult(NamedTuple):
+    """What a run produced: the summary dict, the folder and the files written."""
+
+    summary: dict[str, Any]
+    folder: Path
+    files: list[Path]
+
+
+def run_analysis_file(path: str | Path, options: RunOptions = RunOptions()) -> RunResult:
+    """Run the analysis file at ``path`` (see :func:`run_analysis`)."""
+    return run_analysis(read_analysis(path, options.overrides), options)
+
+
+def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunResult:
+    """Build the analysis, fit it, sample its posterior, scan profiles, write summary and figures."""
+    from bayesfit.analysis.build import Analysis
+
+    settings = _settings(spec.inference, options)
+    folder = ResultFolder(options.out or Path("results") / spec.name, force=options.force)
+    folder.claim(_planned_files(spec, settings, options.sample))
+    say = _reporter(options.progress)
+
+    start = time.perf_counter()
+    analysis = Analysis(spec)
+    say(f"built {analysis!r} in {time.perf_counter() - start:.1f} s")
+    start = time.perf_counter()
+    best_fit = analysis.fit()
+    say(f"maximum-likelihood fit in {time.perf_counter() - start:.1f} s")
+    summary: dict[str, Any] = {"analysis": spec.name, "fit": fit_summary(best_fit)}
+    summary["data"] = {
+        "events": int(analysis.data.n_events),
+        "outside_binning": int(analysis.data_histogram.n_outside),
+        "likelihood": spec.likelihood,
+    }
+
+    scans = {}
+    for parameter, grid in settings.profile.items():
+        start = time.perf_counter()
+        values = np.linspace(grid["start"], grid["stop"], int(grid.get("points", 21)))
+        scans[parameter] = analysis.profile(parameter, values, best_fit=best_fit)
+        lower, upper = scans[parameter].interval()
+        summary.setdefault("profiles", {})[parameter] = {
+            "values": values.tolist(),
+            "twice_delta_nll": scans[parameter].twice_delta_nll.tolist(),
+            "interval_68": [lower, upper],
+        }
+        say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}] in {time.perf_counter() - start:.1f} s")
+
+    idata = None
+    if options.sample:
+        say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {settings.sampler}")
+        start = time.perf_counter()
+        idata = analysis.sample(
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            seed=settings.seed,
+            sampler=settings.sampler,
+            target_accept=settings.target_accept,
+            predictive=True,
+            progressbar=options.progress,
+        )
+        seconds = time.perf_counter() - start
+        names = [p.name for p in analysis.model.free_parameters]
+        summary["posterior"] = posterior_summary(idata, names)
+        summary["sampling"] = sampling_summary(idata, seconds)
+
+    files = [folder.write_json("summary.json", summary)]
+    if idata is not None:
+        files.append(folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
+    files += _write_figures(folder, analysis, best_fit, idata, scans)
+    print(format_table(summary))
+    say(f"results in {folder.path}/")
+    return RunResult(summary, folder.path, files)
+
+
+def _settings(settings: InferenceSettings, options: RunOptions) -> InferenceSettings:
+    chosen = {
+        field.name: getattr(options, field.name)
+        for field in dataclasses.fields(RunOptions)
+        if field.name in {"draws", "tune", "chains", "seed", "sampler"} and getattr(options, field.name) is not None
+    }
+    return dataclasses.replace(settings, **chosen)
+
+
+def _planned_files(spec: AnalysisSpec, settings: InferenceSettings, sample: bool) -> list[str]:
+    names = ["summary.json"] + [f"profile_{parameter}.png" for parameter in settings.profile]
+    if sample:
+        names += ["posterior.nc", "corner.png", "traces.png"]
+    return names
+
+
+def _reporter(progress: bool) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        if progress:
+            print(f"[bayesfit] {message}", flush=True)
+
+    return say
+
+
+def _write_figures(folder: ResultFolder, analysis: Any, best_fit: Any, idata: Any, scans: dict) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesfit.analysis.figures import CountsToPlot, projection_figures
+    from bayesfit.binning import RectilinearBinning
+    from bayesfit.plots import plot_corner, plot_profile, plot_traces
+
+    def save(name: str, figure: Any) -> Path:
+        path = folder.write(f"{name}.png", lambda temporary: figure.savefig(temporary, dpi=110, format="png"))
+        plt.close(figure)
+        return path
+
+    files = []
+    if isinstance(analysis.binning, RectilinearBinning):
+        predictive = None
+        if idata is not None and "posterior_predictive" in idata.groups():
+            draws = idata.posterior_predictive["counts"].values
+            predictive = draws.reshape(-1, draws.shape[-1])
+        counts = CountsToPlot(analysis.observed, analysis.component_expected(best_fit.values), predictive)
+        for name, figure in projection_figures(analysis.binning, counts).items():
+            files.append(save(name, figure))
+    for parameter, scan in scans.items():
+        ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=float(best_fit.values[parameter]))
+        files.append(save(f"profile_{parameter}", ax.figure))
+    if idata is not None:
+        names = [p.name for p in analysis.model.free_parameters]
+        corner = plot_corner(idata, names)
+        files.append(save("corner", np.ravel(corner)[0].figure))
+        traces = plot_traces(idata, names)
+        files.append(save("traces", np.ravel(traces)[0].figure))
+    return files

@@ -1,0 +1,146 @@
+"""The ``bayesfit`` command line: runs analysis files (and pyhf workspaces) through the Python API.
+
+The CLI only wires the API: parsing arguments, reporting errors in one line, and handing over to
+:func:`bayesfit.analysis.run.run_analysis`. Heavy imports (PyMC) happen only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bayesfit import __version__
+from bayesfit.errors import BayesfitError
+
+__all__ = ["main", "build_parser"]
+
+DESCRIPTION = """\
+Bayesian inference for binned counting experiments.
+
+Run an analysis file (YAML; see models/ for examples): a maximum-likelihood fit with errors, a NUTS
+posterior, profile likelihoods and the usual plots, written to a results folder.
+"""
+
+RUN_EPILOG = """\
+outputs (in --out, default results/<name>/):
+  summary.json   fit (maximum likelihood: values, errors, -ln L incl. ln k!, convergence) and
+                 posterior summary (mean, sd, 94% HDI, r-hat, bulk ESS) with sampling statistics
+  posterior.nc   the ArviZ InferenceData (reload with arviz.from_netcdf)
+  *.png          data vs fitted/posterior-predictive counts, corner plot, traces, profiles
+
+examples:
+  bayesfit run models/hese_diffuse.yaml
+  bayesfit run models/hese_diffuse.yaml --set likelihood=effective --draws 500 --out results/eff
+  bayesfit run models/hese_diffuse.yaml --set data.path=my_events.json --no-sample
+
+Existing result files are never overwritten unless --force is given.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bayesfit`` command."""
+    parser = argparse.ArgumentParser(
+        prog="bayesfit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"bayesfit {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when something fails"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser(
+        "run",
+        help="run an analysis file",
+        description="Fit, sample and plot the analysis described by a YAML analysis file.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("analysis", type=Path, metavar="ANALYSIS", help="analysis file (.yaml)")
+    run.add_argument("--out", type=Path, metavar="DIR", help="results folder (default results/<name>/)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the analysis file by its dotted path, e.g. --set likelihood=effective "
+        "or --set data.path=other.json (paths relative to the working directory); repeatable",
+    )
+    run.add_argument("--no-sample", action="store_true", help="only the maximum-likelihood fit, no NUTS")
+    run.add_argument("--draws", type=_positive_int, metavar="N", help="posterior draws per chain")
+    run.add_argument("--tune", type=_positive_int, metavar="N", help="tuning steps per chain")
+    run.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
+    run.add_argument("--seed", type=_non_negative_int, metavar="S", help="random seed")
+    run.add_argument(
+        "--sampler", choices=("pymc", "nutpie"), help="NUTS implementation (nutpie is usually faster)"
+    )
+    run.add_argument("--force", action="store_true", help="overwrite existing result files")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bayesfit`` command. Returns the exit code."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        if arguments.command == "run":
+            return _run(arguments)
+    except BayesfitError as error:
+        if arguments.debug:
+            raise
+        print(f"bayesfit: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bayesfit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # an internal failure: one line, the traceback only on request
+        if arguments.debug:
+            raise
+        print(
+            f"bayesfit: internal error: {type(error).__name__}: {error} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
+        return 1
+    parser.error(f"unknown command {arguments.command!r}")
+    return 2
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    from bayesfit.analysis.run import RunOptions, run_analysis_file
+
+    options = RunOptions(
+        out=arguments.out,
+        overrides=tuple(arguments.overrides),
+        sample=not arguments.no_sample,
+        draws=arguments.draws,
+        tune=arguments.tune,
+        chains=arguments.chains,
+        seed=arguments.seed,
+        sampler=arguments.sampler,
+        force=arguments.force,
+        progress=not arguments.quiet,
+    )
+    run_analysis_file(arguments.analysis, options)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The HESE diffuse fit end to end through the analysis file, against a plain-numpy notebook fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reference_data import REFERENCE
+from scipy import optimize, special
+
+from bayesfit.analysis import Analysis
+from bayesfit.errors import AnalysisFileError
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+SMALL = REFERENCE / "hese" / "synthetic-small"
+ON_SMALL = [f"data.path={SMALL / 'hese_toy_data.json'}", f"simulation.path={SMALL / 'hese_toy_simulation.json'}"]
+
+
+def notebook_fit(data_file: Path, simulation_file: Path) -> optimize.OptimizeResult:
+    """The seed notebook in numpy: masks per bin, weight_event, Poisson llh, L-BFGS-B from (1, 8, 2.5)."""
+
+    def load(path: Path) -> tuple[dict[str, int], np.ndarray]:
+        content = json.loads(path.read_text())
+        return content["mapping"], np.array(content["events"])
+
+    sim_map, simulation = load(simulation_file)
+    data_map, data = load(data_file)
+    energy_bins = np.logspace(np.log10(60.0e3), np.log10(1.0e7), 20 + 1)
+    zenith_bins = np.arccos(np.linspace(-1, 1, 10 + 1))[::-1]
+    topology_bins = np.linspace(0, 2, 2 + 1)
+
+    def masks(energies, zeniths, topologies):
+        e = np.digitize(energies, energy_bins) - 1
+        z = np.digitize(zeniths, zenith_bins) - 1
+        t = np.digitize(topologies, topology_bins) - 1
+        return np.array([(t == i) & (z == j) & (e == k) for i in range(2) for j in range(10) for k in range(20)])
+
+    column = lambda table, mapping, name: table[:, mapping[name]]  # noqa: E731
+    bin_masks = masks(*(column(simulation, sim_map, n) for n in ("energy", "zenith", "topology")))
+    counts = masks(*(column(data, data_map, n) for n in ("energy", "zenith", "topology"))).sum(axis=1)
+    astro, atmo, primary = (column(simulation, sim_map, n) for n in ("astroWeight", "atmoWeight", "primaryEnergy"))
+
+    def llh(parameters):
+        atmo_norm, astro_norm, astro_gamma = parameters
+        weights = atmo * atmo_norm + astro * astro_norm * (primary / 1e5) ** -(astro_gamma - 2.5)
+        expected = bin_masks @ weights
+        terms = -(counts * np.log(np.where(expected > 0, expected, 1.0)) - expected - special.gammaln(counts + 1))
+        return float(np.sum(np.where((counts == 0) & (expected == 0), 0.0, terms)))
+
+    return optimize.minimize(
+        llh, [1.0, 8.0, 2.5], method="L-BFGS-B", bounds=[[0, None], [0, None], [None, None]],
+        options={"ftol": 1e-15, "gtol": 1e-10, "eps": 1e-9, "maxiter": 10_000},
+    )
+
+
+@pytest.fixture(scope="module")
+def small_analysis() -> Analysis:
+    return Analysis.from_file(MODELS / "hese_diffuse.yaml", ON_SMALL)
+
+
+def test_ml_fit_through_the_analysis_file_equals_the_notebook(small_analysis):
+    reference = notebook_fit(SMALL / "hese_toy_data.json", SMALL / "hese_toy_simulation.json")
+    result = small_analysis.fit()
+    assert result.converged
+    ours = np.array([result.values[name] for name in ("atmo_norm", "astro_norm", "astro_gamma")])
+    np.testing.assert_allclose(ours, reference.x, rtol=1e-4)
+    assert result.nll == pytest.approx(reference.fun, abs=1e-6)
+    assert result.nll <= reference.fun + 1e-9  # exact gradients reach the minimum at least as well
+
+
+@pytest.mark.slow
+def test_posterior_mean_within_one_sd_of_the_ml_value(small_analysis):
+    result = small_analysis.fit()
+    idata = small_analysis.sample(draws=500, tune=500, chains=2, cores=1, seed=3, progressbar=False)
+    for name in ("atmo_norm", "astro_norm", "astro_gamma"):
+        draws = idata.posterior[name].values.ravel()
+        assert abs(draws.mean() - float(result.values[name])) < draws.std()
+
+
+def test_analysis_errors_name_the_key_and_line(tmp_path):
+    text = (MODELS / "hese_diffuse.yaml").read_text()
+    broken = text.replace("astro_gamma: {prior", "astro_gama: {prior")
+    path = tmp_path / "broken.yaml"
+    path.write_text(broken)
+    line = next(i for i, row in enumerate(broken.splitlines(), 1) if row.strip().startswith("astro_gama:"))
+    with pytest.raises(AnalysisFileError, match=rf"line {line}: parameters\.astro_gama: parameter 'astro_gama' is not used"):
+        Analysis.from_file(path, ON_SMALL)
+    path.write_text(text.replace("{generator: hese, options: {n_generated: 100000, seed: 20131122}}", "{path: missing.json}", 1))
+    with pytest.raises(AnalysisFileError, match=r"line \d+: data\.path: .*missing\.json"):
+        Analysis.from_file(path)
