@@ -127,6 +127,8 @@ def _settings(settings: InferenceSettings, options: RunOptions) -> InferenceSett
 
 def _planned_files(spec: AnalysisSpec, settings: InferenceSettings, sample: bool) -> list[str]:
     names = ["summary.json"] + [f"profile_{parameter}.png" for parameter in settings.profile]
+    if "path" not in spec.binning:  # one counts figure per continuous axis of an inline binning
+        names += [f"counts_{variable}.png" for variable, axis in spec.binning.items() if "categories" not in axis]
     if sample:
         names += ["posterior.nc", "corner.png", "traces.png"]
     return names

@@ -1,0 +1,61 @@
+"""The bayesfit command line: help, a fit run writing summary.json, one-line errors, no overwrites."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from reference_data import REFERENCE
+
+from bayesfit.cli import main
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+SMALL = REFERENCE / "hese" / "synthetic-small"
+
+
+def test_help_explains_the_run_command():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bayesfit.cli", "run", "--help"], capture_output=True, text=True, check=True
+    )
+    for option in ("--out", "--set", "--no-sample", "--draws", "--tune", "--chains", "--seed", "--sampler", "--force"):
+        assert option in completed.stdout
+    assert "summary.json" in completed.stdout
+
+
+def test_fit_only_run_writes_summary_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "results"
+    arguments = [
+        "run", str(MODELS / "hese_diffuse.yaml"), "--no-sample", "--quiet", "--out", str(out),
+        "--set", f"data.path={SMALL / 'hese_toy_data.json'}",
+        "--set", f"simulation.path={SMALL / 'hese_toy_simulation.json'}",
+        "--set", "inference.profile.astro_gamma.points=5",
+    ]
+    assert main(arguments) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["analysis"] == "hese-diffuse"
+    assert set(summary["fit"]) == {"parameters", "neg_log_likelihood", "converged"}
+    assert set(summary["fit"]["parameters"]) == {"atmo_norm", "astro_norm", "astro_gamma"}
+    assert set(summary["fit"]["parameters"]["astro_gamma"]) == {"value", "error"}
+    assert "posterior" not in summary
+    for figure in ("counts_energy.png", "counts_zenith.png", "profile_astro_gamma.png"):
+        assert (out / figure).stat().st_size > 1000
+    assert "astro_gamma" in capsys.readouterr().out  # the table on stdout
+
+    before = (out / "summary.json").read_bytes()
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--force" in error and "Traceback" not in error
+    assert (out / "summary.json").read_bytes() == before
+
+
+def test_bad_analysis_file_is_one_line_on_stderr(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text((MODELS / "hese_diffuse.yaml").read_text().replace("likelihood: poisson", "likelihood: poison"))
+    assert main(["run", str(path), "--no-sample"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("bayesfit: error: ") and "likelihood" in error and error.count("\n") == 1
+    with pytest.raises(Exception, match="poison"):
+        main(["--debug", "run", str(path), "--no-sample"])
