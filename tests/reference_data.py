@@ -1,9 +1,24 @@
-"""Where the shared reference data live: ``shared/`` beside the project checkout (as in CI)."""
+"""Where the shared reference data live: ``shared/`` beside the project checkout (as in CI).
+
+``BAYESFIT_SHARED`` names another location; a clone elsewhere on this machine falls back to the
+workplace's ``/work/shared``.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+def _shared() -> Path:
+    candidates = [
+        Path(os.environ.get("BAYESFIT_SHARED", "")),
+        Path(__file__).resolve().parents[2] / "shared",
+        Path("/work/shared"),
+    ]
+    return next((path for path in candidates if (path / "reference").is_dir()), candidates[1])
+
+
+SHARED = _shared()
 REFERENCE = SHARED / "reference"
 SEEDS = SHARED / "seeds"
