@@ -47,6 +47,10 @@ _LAZY: dict[str, str] = {
     "FitResult": "bayesfit.inference",
     "sample_posterior": "bayesfit.inference",
     "profile_likelihood": "bayesfit.inference",
+    "wilks_pvalue": "bayesfit.inference",
+    "toy_pvalue": "bayesfit.inference",
+    "bayes_factor": "bayesfit.inference",
+    "savage_dickey": "bayesfit.inference",
     "Analysis": "bayesfit.analysis",
 }
 

@@ -1,0 +1,224 @@
+"""Asymptotic frequentist p-values and the posterior predictive p-value.
+
+- :func:`wilks_pvalue`: ``t = -2 ln [L(hypothesis, best others) / L(best fit)]`` and its
+  chi-square tail probability with one degree of freedom per fixed entry (Wilks' theorem; it fails
+  for a value on the boundary of the parameter space, e.g. a weight fixed at its lower bound 0:
+  use :func:`bayesfit.inference.toys.toy_pvalue` there).
+- :func:`goodness_of_fit`: the likelihood ratio against the saturated model (every bin's
+  expectation equal to its count) with ``n_bins - n_free`` degrees of freedom.
+- :func:`posterior_predictive_pvalue`: the fraction of posterior draws whose replicated counts are
+  more discrepant than the observed ones, with the discrepancy evaluated at the same draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import special, stats
+
+from bayesfit.errors import InferenceError, ModelError
+from bayesfit.inference.fit import FitResult, Objective, fit
+from bayesfit.model import BinnedModel
+
+__all__ = [
+    "DISCREPANCIES",
+    "GoodnessOfFit",
+    "PosteriorPredictiveCheck",
+    "WilksResult",
+    "as_objective",
+    "goodness_of_fit",
+    "posterior_predictive_pvalue",
+    "pearson_chi2",
+    "poisson_deviance",
+    "saturated_nll",
+    "wilks_pvalue",
+]
+
+#: Discrepancy measures of :func:`posterior_predictive_pvalue`.
+DISCREPANCIES = ("deviance", "chi2")
+
+
+class WilksResult(NamedTuple):
+    """Result of :func:`wilks_pvalue`.
+
+    ``statistic`` is ``2 (nll_conditional - nll_best) >= 0``; ``dof`` the number of fixed entries.
+    """
+
+    statistic: float
+    dof: int
+    p_value: float
+    conditional_fit: FitResult
+    best_fit: FitResult
+
+
+class GoodnessOfFit(NamedTuple):
+    """Saturated-model likelihood ratio ``statistic`` with ``dof = n_bins - n_free`` and its p-value."""
+
+    statistic: float
+    dof: int
+    p_value: float
+
+
+class PosteriorPredictiveCheck(NamedTuple):
+    """Result of :func:`posterior_predictive_pvalue`.
+
+    ``observed`` and ``replicated`` hold the discrepancy of the observed and of the replicated
+    counts per posterior draw, ``(n_draws,)``; ``p_value`` is the fraction with
+    ``replicated >= observed``.
+    """
+
+    p_value: float
+    observed: np.ndarray
+    replicated: np.ndarray
+
+
+def as_objective(model: BinnedModel | Objective) -> Objective:
+    """The maximum-likelihood objective of ``model`` (an objective is returned as it is)."""
+    if isinstance(model, Objective):
+        if model.kind != "ml":
+            raise ModelError(f"p-values need a maximum-likelihood objective (kind='ml'), got kind={model.kind!r}")
+        return model
+    if isinstance(model, BinnedModel):
+        return Objective(model, "ml")
+    raise ModelError(f"expected a BinnedModel or an Objective, got {type(model).__name__}")
+
+
+def wilks_pvalue(
+    model: BinnedModel | Objective,
+    hypothesis: Mapping[str, float],
+    *,
+    best_fit: FitResult | None = None,
+    observed: Any | None = None,
+) -> WilksResult:
+    """Asymptotic p-value of ``hypothesis`` (entries fixed, e.g. ``{"weights[3]": 0.0}``) by Wilks' theorem.
+
+    Parameters
+    ----------
+    model:
+        A :class:`BinnedModel`, or an :class:`Objective` to reuse its compiled function.
+    hypothesis:
+        Values of the fixed entries, by variable name or entry label (see :meth:`Objective.labels`).
+    best_fit:
+        The unconditional fit to the same counts, if already known.
+    observed:
+        Counts to test instead of the model's.
+    """
+    objective = as_objective(model)
+    dof = len(objective.fixed_entries(hypothesis))
+    if dof == 0:
+        raise ModelError("hypothesis fixes no parameter: give at least one {name or label: value}")
+    if dof >= objective.size:
+        raise ModelError(
+            f"hypothesis fixes all {objective.size} free entries; use goodness_of_fit for a simple hypothesis"
+        )
+    if best_fit is None:
+        best_fit = fit(objective, observed=observed)
+    conditional = fit(objective, observed=observed, fixed=hypothesis, starts=[best_fit.values])
+    # the unconditional fit cannot be worse than the conditional one: refit from it if it is
+    if conditional.nll < best_fit.nll:
+        best_fit = fit(objective, observed=observed, starts=[conditional.values, best_fit.values])
+    statistic = max(2.0 * (conditional.nll - best_fit.nll), 0.0)
+    return WilksResult(statistic, dof, float(stats.chi2.sf(statistic, dof)), conditional, best_fit)
+
+
+def saturated_nll(objective: Objective, counts: np.ndarray) -> float:
+    """``-ln L`` of the saturated model: Poisson with ``mu = k`` in every bin (``ln k!`` included).
+
+    Throw constraints are at their maximum (all components 0). For the finite-MC-statistics
+    likelihoods this is the limit of infinite simulation, so the statistic is approximate there.
+    """
+    counts = np.asarray(counts, dtype=float)
+    poisson = np.sum(counts - special.xlogy(counts, counts) + special.gammaln(counts + 1.0))
+    constraints = sum(0.5 * p.size * np.log(2 * np.pi) for p in objective.parameters if p.kind == "throws")
+    return float(poisson + constraints)
+
+
+def goodness_of_fit(model: BinnedModel | Objective, *, best_fit: FitResult | None = None) -> GoodnessOfFit:
+    """Likelihood ratio of the best fit against the saturated model and its asymptotic p-value.
+
+    ``statistic = 2 (nll_best - nll_saturated)`` follows a chi-square with ``n_bins - n_free``
+    degrees of freedom when the expectations are large (a few counts per bin or more); with
+    small counts use :func:`bayesfit.inference.toys.toy_pvalue` with ``hypothesis=None``.
+    """
+    objective = as_objective(model)
+    n_bins = objective.model.predictor.n_out
+    dof = n_bins - objective.size
+    if dof <= 0:
+        raise ModelError(f"goodness of fit needs more bins ({n_bins}) than free parameters ({objective.size})")
+    best_fit = best_fit or fit(objective)
+    statistic = max(2.0 * (best_fit.nll - saturated_nll(objective, objective.model.observed)), 0.0)
+    return GoodnessOfFit(statistic, dof, float(stats.chi2.sf(statistic, dof)))
+
+
+# ---------------------------------------------------------------------- posterior predictive
+def poisson_deviance(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Saturated Poisson deviance ``2 sum_i [mu_i - k_i + k_i ln(k_i / mu_i)]`` over the last axis."""
+    return 2.0 * np.sum(expected - counts + special.xlogy(counts, counts) - special.xlogy(counts, expected), axis=-1)
+
+
+def pearson_chi2(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Pearson ``sum_i (k_i - mu_i)^2 / mu_i`` over the last axis (bins with ``mu = 0`` skipped)."""
+    safe = np.where(expected > 0, expected, 1.0)
+    return np.sum(np.where(expected > 0, (counts - expected) ** 2 / safe, 0.0), axis=-1)
+
+
+def posterior_predictive_pvalue(
+    model: BinnedModel,
+    idata: Any,
+    *,
+    discrepancy: str = "deviance",
+    seed: int | None = 0,
+) -> PosteriorPredictiveCheck:
+    """Posterior predictive p-value of the observed counts (Gelman, Meng and Stern 1996).
+
+    For every posterior draw ``s``: the expectation ``mu_s`` (of a universe picked by its
+    posterior probability ``universe_probability`` when universes are marginalised), replicated
+    counts ``y_s ~ Poisson(mu_s)``, and the discrepancies ``D(y_s, mu_s)`` and ``D(k, mu_s)``;
+    ``p = P(D(y_rep) >= D(k_obs))``.
+
+    Parameters
+    ----------
+    idata:
+        InferenceData from :func:`bayesfit.inference.sample_posterior` of this model.
+    discrepancy:
+        ``"deviance"`` (saturated Poisson deviance) or ``"chi2"`` (Pearson).
+    """
+    if discrepancy not in DISCREPANCIES:
+        raise ModelError(f"unknown discrepancy {discrepancy!r}; valid: {list(DISCREPANCIES)}")
+    measure = poisson_deviance if discrepancy == "deviance" else pearson_chi2
+    rng = np.random.default_rng(seed)
+    expected = _expected_per_draw(model, idata, rng)  # (S, n)
+    replicated_counts = rng.poisson(expected).astype(float)
+    observed_discrepancy = measure(model.observed, expected)
+    replicated_discrepancy = measure(replicated_counts, expected)
+    p_value = float(np.mean(replicated_discrepancy >= observed_discrepancy))
+    return PosteriorPredictiveCheck(p_value, observed_discrepancy, replicated_discrepancy)
+
+
+def _expected_per_draw(model: BinnedModel, idata: Any, rng: np.random.Generator) -> np.ndarray:
+    """Expected counts per posterior draw, ``(n_draws, n_bins)``, one universe per draw."""
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None:
+        raise InferenceError("idata has no posterior group: pass the result of sample_posterior")
+    names = [p.name for p in model.parameters]
+    missing = [name for name in names if name not in posterior]
+    if missing:
+        raise InferenceError(f"posterior lacks the model's variable(s) {missing}: is idata from this model?")
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    draws = {p.name: posterior[p.name].values.reshape(n_draws, *p.shape) for p in model.parameters}
+    n_variations = model.predictor.n_variations
+    if n_variations > 1:
+        if "universe_probability" not in posterior:
+            raise InferenceError("posterior lacks universe_probability: sample it with sample_posterior")
+        probabilities = posterior["universe_probability"].values.reshape(n_draws, n_variations)
+        cumulative = np.cumsum(probabilities, axis=1)
+        universes = (rng.random((n_draws, 1)) * cumulative[:, -1:] > cumulative).sum(axis=1)
+    else:
+        universes = np.zeros(n_draws, dtype=int)
+    expected = np.empty((n_draws, model.predictor.n_out))
+    for s in range(n_draws):  # one compiled predictor call per draw
+        values = model.predictor_values({name: draw[s] for name, draw in draws.items()})
+        expected[s] = model.predictor.evaluate(values)[universes[s]]
+    return expected
