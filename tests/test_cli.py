@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scipy import stats
 from reference_data import REFERENCE
 
 from bayesfit.cli import main
@@ -59,3 +60,19 @@ def test_bad_analysis_file_is_one_line_on_stderr(tmp_path, capsys):
     assert error.startswith("bayesfit: error: ") and "likelihood" in error and error.count("\n") == 1
     with pytest.raises(Exception, match="poison"):
         main(["--debug", "run", str(path), "--no-sample"])
+
+
+def test_curvature_test_reports_wilks_and_toy_pvalues(tmp_path):
+    out = tmp_path / "curvature"
+    arguments = [
+        "run", str(MODELS / "hese_log_parabola.yaml"), "--no-sample", "--quiet", "--out", str(out),
+        "--set", f"data.path={SMALL / 'hese_toy_data.json'}",
+        "--set", f"simulation.path={SMALL / 'hese_toy_simulation.json'}",
+        "--set", "inference.profile={}",
+        "--set", "inference.tests.curvature.toys=6",
+    ]
+    assert main(arguments) == 0
+    test = json.loads((out / "summary.json").read_text())["tests"]["curvature"]
+    assert test["hypothesis"] == {"astro_beta": 0.0} and test["dof"] == 1
+    assert test["p_value_wilks"] == pytest.approx(stats.chi2.sf(test["statistic"], 1), rel=1e-12)
+    assert test["toys"] == 6 and 0.0 <= test["p_value_toys"] <= 1.0

@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from bayesfit.predictors import (
     Spectrum,
 )
 
-__all__ = ["Analysis", "EVENT_GENERATORS", "build_binning", "build_spectrum"]
+__all__ = ["Analysis", "EVENT_GENERATORS", "HypothesisTest", "build_binning", "build_spectrum"]
 
 
 def _hese_events(part: str) -> Callable[..., Mapping[str, np.ndarray]]:
@@ -101,6 +101,13 @@ def build_spectrum(spectrum: Mapping[str, Mapping[str, Any]]) -> Spectrum:
         "log_parabola": LogParabola,
     }
     return kinds[kind](energy, **settings)
+
+
+class HypothesisTest(NamedTuple):
+    """A likelihood-ratio test: the Wilks result and, if toys were run, the toy result."""
+
+    wilks: Any
+    toys: Any
 
 
 def _as_bounds(bounds: tuple[float | None, float | None]) -> tuple[float, float]:
@@ -243,6 +250,32 @@ class Analysis:
         from bayesfit.inference.profile import profile_likelihood
 
         return profile_likelihood(self.objective, parameter, values, best_fit=best_fit)
+
+    def hypothesis_test(
+        self,
+        hypothesis: Mapping[str, float],
+        *,
+        n_toys: int = 0,
+        workers: int | None = None,
+        seed: int = 0,
+        best_fit: Any = None,
+    ) -> HypothesisTest:
+        """Likelihood-ratio test of ``hypothesis`` (fixed parameter values) against the free fit.
+
+        The p-value comes from Wilks' theorem and, with ``n_toys > 0``, from toys generated at the
+        hypothesis' best fit and fitted on a pool of ``workers`` processes.
+        """
+        from concurrent.futures import ProcessPoolExecutor
+
+        from bayesfit.inference.pvalues import wilks_pvalue
+        from bayesfit.inference.toys import toy_pvalue
+
+        wilks = wilks_pvalue(self.objective, hypothesis, best_fit=best_fit)
+        if n_toys <= 0:
+            return HypothesisTest(wilks, None)
+        with ProcessPoolExecutor(max_workers=workers) as executor:
+            toys = toy_pvalue(self.objective, hypothesis, n_toys=n_toys, executor=executor, seed=seed)
+        return HypothesisTest(wilks, toys)
 
     def sample(self, **options: Any) -> Any:
         """NUTS posterior with the file's priors (options: draws, tune, chains, seed, sampler, ...)."""

@@ -88,6 +88,32 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         }
         say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}] in {time.perf_counter() - start:.1f} s")
 
+    for test_name, test in settings.tests.items():
+        start = time.perf_counter()
+        n_toys = int(test.get("toys", settings.toys.get("count", 0)))
+        outcome = analysis.hypothesis_test(
+            test["hypothesis"], n_toys=n_toys, workers=settings.toys.get("workers"), seed=settings.seed, best_fit=best_fit
+        )
+        entry = {
+            "hypothesis": dict(test["hypothesis"]),
+            "statistic": float(outcome.wilks.statistic),
+            "dof": int(outcome.wilks.dof),
+            "p_value_wilks": float(outcome.wilks.p_value),
+        }
+        if outcome.toys is not None:
+            entry.update(
+                toys=n_toys,
+                p_value_toys=float(outcome.toys.p_value),
+                p_value_toys_error=float(outcome.toys.p_value_error),
+                failed_toy_fits=int(outcome.toys.n_failed),
+            )
+        summary.setdefault("tests", {})[test_name] = entry
+        toys_text = "" if outcome.toys is None else f", toys {outcome.toys.p_value:.3g} +- {outcome.toys.p_value_error:.2g}"
+        say(
+            f"test {test_name}: TS = {entry['statistic']:.3f}, p (Wilks) = {entry['p_value_wilks']:.3g}"
+            f"{toys_text} in {time.perf_counter() - start:.1f} s"
+        )
+
     idata = None
     if options.sample:
         say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {settings.sampler}")

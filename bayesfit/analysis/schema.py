@@ -147,6 +147,16 @@ INFERENCE_SCHEMA = _closed(
             ),
         },
         "toys": _closed({"count": _positive_int, "workers": _positive_int}),
+        "tests": {
+            "type": "object",
+            "additionalProperties": _closed(
+                {
+                    "hypothesis": {"type": "object", "minProperties": 1, "additionalProperties": _number},
+                    "toys": {"type": "integer", "minimum": 0},
+                },
+                ("hypothesis",),
+            ),
+        },
     }
 )
 

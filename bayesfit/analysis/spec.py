@@ -56,7 +56,12 @@ class ParameterSpec:
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    """Sampler and extra-inference settings, with the defaults of ``bayesfit run``."""
+    """Sampler and extra-inference settings, with the defaults of ``bayesfit run``.
+
+    ``profile`` maps a parameter to its scan grid (``start``, ``stop``, ``points``); ``toys`` sets
+    ``count`` and ``workers`` of toy studies; ``tests`` maps a test name to a ``hypothesis`` (values
+    of fixed parameters, e.g. ``{astro_beta: 0.0}``) and the number of ``toys`` for its p-value.
+    """
 
     draws: int = 1000
     tune: int = 1000
@@ -66,6 +71,7 @@ class InferenceSettings:
     target_accept: float = 0.9
     profile: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     toys: Mapping[str, int] = field(default_factory=dict)
+    tests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
