@@ -4,7 +4,8 @@
 - simulation: :class:`ReweightedMCPredictor` with :mod:`~bayesfit.predictors.spectra`,
   :class:`ResponseMatrix` (from events or ReMU's ``.npz``);
 - combination: :class:`ConcatenatedPredictor`, :class:`SumPredictor`, :func:`compose`,
-  :class:`FixedParameters`, :class:`RenamedParameters`, and exact :func:`linearise`.
+  :class:`FixedParameters`, :class:`RenamedParameters`, and exact :func:`linearise`;
+- systematics: :class:`InterpolatedShifts` (+-1 sigma variations driven by nuisance parameters).
 """
 
 from bayesfit.predictors.base import Parameter, Predictor
@@ -21,6 +22,7 @@ from bayesfit.predictors.linearise import LinearMap, linear_map, linearise
 from bayesfit.predictors.matrix import MatrixPredictor
 from bayesfit.predictors.response import ResponseMatrix
 from bayesfit.predictors.reweight import Component, ReweightedMCPredictor
+from bayesfit.predictors.shifts import InterpolatedShifts
 from bayesfit.predictors.spectra import (
     BrokenPowerLaw,
     CustomSpectrum,
@@ -38,6 +40,7 @@ __all__ = [
     "ConcatenatedPredictor",
     "CustomSpectrum",
     "FixedParameters",
+    "InterpolatedShifts",
     "LinearEinsumPredictor",
     "LinearMap",
     "LogParabola",
