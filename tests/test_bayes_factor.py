@@ -97,3 +97,13 @@ def test_bayes_factor_of_two_templates_prefers_the_true_one():
     assert result.error < 0.5
     with pytest.raises(ModelError, match="unknown Bayes factor method"):
         bayes_factor(analysis_a, analysis_b, method="laplace")
+
+
+def test_last_finite_entry_for_both_smc_layouts():
+    from bayesfit.inference.bayes_factor import _last_finite_per_chain
+
+    padded = np.array([[-3.0, -2.0, np.nan], [-3.5, -2.5, -2.2]])
+    np.testing.assert_array_equal(_last_finite_per_chain(padded), [-2.0, -2.2])
+    ragged = np.empty((1, 2), dtype=object)
+    ragged[0, 0], ragged[0, 1] = [-3.0, -2.0], [-3.5, -2.5, -2.2]
+    np.testing.assert_array_equal(_last_finite_per_chain(ragged), [-2.0, -2.2])

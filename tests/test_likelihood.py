@@ -187,3 +187,24 @@ def test_observed_count_validation():
 def test_impossible_bins():
     expectations = np.array([[[0.0, 1.0, 0.0, 0.0]], [[0.0, 2.0, 1.0, 0.0]]])
     np.testing.assert_array_equal(impossible_bins(np.array([1.0, 1.0, 1.0, 0.0]), expectations), [0])
+
+
+def test_marginal_gradient_stays_finite_when_every_universe_fits_badly():
+    rng = np.random.default_rng(0)
+    matrices = rng.uniform(0, 10, (3, 8, 2))
+    counts = np.full(8, 2000.0)
+    weights = pt.vector("weights")
+    expected = pt.einsum("kij,j->ki", matrices, weights)
+    total = marginalise_universes(poisson_logp(counts, expected).sum(-1), np.ones(3))
+    function = pytensor.function([weights], [total, pytensor.grad(total, weights)])
+    value, gradient = function(np.ones(2))
+
+    def numpy_total(w: np.ndarray) -> float:
+        mu = np.einsum("kij,j->ki", matrices, w)
+        per_universe = stats.poisson.logpmf(counts, mu).sum(-1)
+        return float(special.logsumexp(per_universe) - np.log(3))
+
+    assert value == pytest.approx(numpy_total(np.ones(2)), rel=1e-12)
+    step = 1e-6
+    numeric = [(numpy_total(np.ones(2) + step * e) - numpy_total(np.ones(2) - step * e)) / (2 * step) for e in np.eye(2)]
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5)

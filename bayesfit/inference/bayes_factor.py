@@ -176,10 +176,18 @@ def _prior_population(pymc_model: Any, draws: int, rng: np.random.Generator) -> 
 
 
 def _last_finite_per_chain(log_marginal_likelihood: np.ndarray) -> np.ndarray:
-    """Last non-NaN entry of every chain of SMC's (chain, stage) object array."""
+    """Last finite entry of every SMC chain.
+
+    PyMC stores a (chain, stage) array padded with NaN, or, when chains ran different numbers of
+    stages, an object array whose items are the chains' lists of stages.
+    """
+    values = np.asarray(log_marginal_likelihood)
+    if values.dtype == object and any(np.ndim(item) > 0 for item in values.ravel()):
+        chains = [np.asarray(item, dtype=float).ravel() for item in values.ravel()]
+    else:
+        chains = list(np.atleast_2d(values.astype(float)))
     per_chain = []
-    for chain, stages in enumerate(log_marginal_likelihood):
-        stages = np.asarray(list(np.ravel(stages)), dtype=float).ravel()
+    for chain, stages in enumerate(chains):
         finite = stages[np.isfinite(stages)]
         if finite.size == 0:
             raise InferenceError(f"SMC chain {chain} reports no finite log marginal likelihood")

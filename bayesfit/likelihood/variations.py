@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.gradient import disconnected_grad
 from scipy.special import logsumexp as np_logsumexp
 
 from bayesfit.errors import ModelError
@@ -43,8 +44,13 @@ def marginalise_universes(universe_logp: Any, weights: Any) -> pt.TensorVariable
     ``universe_logp`` holds ``ln L_k`` (the sum over bins of universe ``k``); ``weights`` are the
     ``w_k`` (numpy, ``(K,)``, non-negative).
     """
-    log_weights = pt.as_tensor_variable(_log_weights(weights))
-    return pt.logsumexp(log_weights + pt.as_tensor_variable(universe_logp), axis=-1)
+    scores = pt.as_tensor_variable(_log_weights(weights)) + pt.as_tensor_variable(universe_logp)
+    # Shift by the largest score (held constant for the gradient, which does not depend on it), so
+    # that neither the value nor the gradient underflows when every universe fits badly: PyTensor's
+    # own logsumexp stabilises the value but not always its gradient (0/0 = NaN).
+    shift = disconnected_grad(pt.max(scores, axis=-1, keepdims=True))
+    shift = pt.switch(pt.isinf(shift), 0.0, shift)  # all universes impossible: -inf, not NaN
+    return pt.squeeze(shift, axis=-1) + pt.log(pt.sum(pt.exp(scores - shift), axis=-1))
 
 
 def universe_probabilities(universe_logp: np.ndarray, weights: Any) -> np.ndarray:
