@@ -14,7 +14,12 @@ from pathlib import Path
 from bayesfit import __version__
 from bayesfit.errors import BayesfitError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "UsageError"]
+
+
+class UsageError(BayesfitError):
+    """Command-line options that do not fit together."""
+
 
 DESCRIPTION = """\
 Bayesian inference for binned counting experiments.
@@ -30,10 +35,14 @@ outputs (in --out, default results/<name>/):
   posterior.nc   the ArviZ InferenceData (reload with arviz.from_netcdf)
   *.png          data vs fitted/posterior-predictive counts, corner plot, traces, profiles
 
+A pyhf JSON workspace (HistFactory) runs the same way and writes the same files, plus pre-/post-fit
+plots per channel and the nuisance-parameter pulls; --patch and --measurement select the hypothesis.
+
 examples:
   bayesfit run models/hese_diffuse.yaml
   bayesfit run models/hese_diffuse.yaml --set likelihood=effective --draws 500 --out results/eff
   bayesfit run models/hese_diffuse.yaml --set data.path=my_events.json --no-sample
+  bayesfit run workspace.json --patch signal_patch.json --measurement NominalMeasurement
 
 Existing result files are never overwritten unless --force is given.
 """
@@ -58,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("analysis", type=Path, metavar="ANALYSIS", help="analysis file (.yaml)")
+    run.add_argument(
+        "analysis", type=Path, metavar="ANALYSIS", help="analysis file (.yaml) or pyhf JSON workspace (.json)"
+    )
     run.add_argument("--out", type=Path, metavar="DIR", help="results folder (default results/<name>/)")
     run.add_argument(
         "--set",
@@ -77,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--sampler", choices=("pymc", "nutpie"), help="NUTS implementation (nutpie is usually faster)"
     )
+    run.add_argument(
+        "--patch",
+        dest="patches",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATCH.json",
+        help="workspaces only: JSON patch (or patchset) applied to the workspace; repeatable",
+    )
+    run.add_argument("--measurement", metavar="NAME", help="workspaces only: the measurement to use")
     run.add_argument("--force", action="store_true", help="overwrite existing result files")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -110,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    if arguments.analysis.suffix.lower() == ".json":
+        return _run_workspace(arguments)
+    if arguments.patches or arguments.measurement:
+        raise UsageError("--patch and --measurement apply to pyhf JSON workspaces, not analysis files")
     from bayesfit.analysis.run import RunOptions, run_analysis_file
 
     options = RunOptions(
@@ -125,6 +150,29 @@ def _run(arguments: argparse.Namespace) -> int:
         progress=not arguments.quiet,
     )
     run_analysis_file(arguments.analysis, options)
+    return 0
+
+
+def _run_workspace(arguments: argparse.Namespace) -> int:
+    from bayesfit.histfactory.run import run_workspace
+
+    if arguments.overrides:
+        raise UsageError("--set applies to analysis files, not pyhf workspaces")
+    sampling = {
+        name: getattr(arguments, name)
+        for name in ("draws", "tune", "chains", "seed", "sampler")
+        if getattr(arguments, name) is not None
+    }
+    run_workspace(
+        arguments.analysis,
+        patches=arguments.patches,
+        measurement=arguments.measurement,
+        out=arguments.out,
+        sample=not arguments.no_sample,
+        force=arguments.force,
+        progress=not arguments.quiet,
+        **sampling,
+    )
     return 0
 
 
