@@ -1,15 +1,20 @@
 """Predictors: physics parameters -> expected counts per bin, compiled to PyTensor graphs.
 
 - linear: :class:`TemplatePredictor`, :class:`MatrixPredictor`, :class:`LinearEinsumPredictor`;
-- simulation: :class:`ReweightedMCPredictor` with :mod:`~bayesfit.predictors.spectra`,
+- simulation: :class:`ReweightedMCPredictor` (and its event-count-independent
+  :class:`CompressedReweightedMCPredictor`) with :mod:`~bayesfit.predictors.spectra`,
   :class:`ResponseMatrix` (from events or ReMU's ``.npz``);
 - combination: :class:`ConcatenatedPredictor`, :class:`SumPredictor`, :func:`compose`,
   :class:`FixedParameters`, :class:`RenamedParameters`, and exact :func:`linearise`;
 - systematics: :class:`InterpolatedShifts` (+-1 sigma variations driven by nuisance parameters).
 """
 
-from bayesfit.predictors.base import Parameter, Predictor
-from bayesfit.predictors.compose import (
+from bayesfit.backend import configure_blas
+
+configure_blas()  # link SciPy's OpenBLAS into PyTensor's C code before anything compiles
+
+from bayesfit.predictors.base import Parameter, Predictor  # noqa: E402
+from bayesfit.predictors.compose import (  # noqa: E402
     ComposedPredictor,
     ConcatenatedPredictor,
     FixedParameters,
@@ -17,13 +22,14 @@ from bayesfit.predictors.compose import (
     SumPredictor,
     compose,
 )
-from bayesfit.predictors.einsum import LinearEinsumPredictor
-from bayesfit.predictors.linearise import LinearMap, linear_map, linearise
-from bayesfit.predictors.matrix import MatrixPredictor
-from bayesfit.predictors.response import ResponseMatrix
-from bayesfit.predictors.reweight import Component, ReweightedMCPredictor
-from bayesfit.predictors.shifts import InterpolatedShifts
-from bayesfit.predictors.spectra import (
+from bayesfit.predictors.compressed import CompressedReweightedMCPredictor  # noqa: E402
+from bayesfit.predictors.einsum import LinearEinsumPredictor  # noqa: E402
+from bayesfit.predictors.linearise import LinearMap, linear_map, linearise  # noqa: E402
+from bayesfit.predictors.matrix import MatrixPredictor  # noqa: E402
+from bayesfit.predictors.response import ResponseMatrix  # noqa: E402
+from bayesfit.predictors.reweight import Component, ReweightedMCPredictor  # noqa: E402
+from bayesfit.predictors.shifts import InterpolatedShifts  # noqa: E402
+from bayesfit.predictors.spectra import (  # noqa: E402
     BrokenPowerLaw,
     CustomSpectrum,
     LogParabola,
@@ -31,11 +37,12 @@ from bayesfit.predictors.spectra import (
     PowerLaw,
     Spectrum,
 )
-from bayesfit.predictors.template import TemplatePredictor
+from bayesfit.predictors.template import TemplatePredictor  # noqa: E402
 
 __all__ = [
     "BrokenPowerLaw",
     "Component",
+    "CompressedReweightedMCPredictor",
     "ComposedPredictor",
     "ConcatenatedPredictor",
     "CustomSpectrum",
