@@ -186,7 +186,12 @@ def _load_seed_json(path: Path) -> Events:
         raise EventsError(
             f"{str(path)!r} must hold a JSON object with keys 'mapping' and 'events' (the seed layout)"
         )
-    table = np.asarray(content["events"], dtype=np.float64)
+    try:
+        table = np.asarray(content["events"], dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise EventsError(
+            f"'events' in {str(path)!r} must be a list of equally long rows of numbers: {error}"
+        ) from None
     if table.ndim != 2:
         raise EventsError(f"'events' in {str(path)!r} must be a list of rows, got shape {table.shape}")
     columns: dict[str, np.ndarray] = {}

@@ -426,6 +426,10 @@ class BinnedModel:
             initval=parameter.start, **size,
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the pm.Model is not picklable once sampled; it is rebuilt on demand after unpickling
+        return {**self.__dict__, "_pymc_model": None}
+
     def __repr__(self) -> str:
         return (
             f"<BinnedModel {self.predictor.name!r}: {self.predictor.n_out} bins, "

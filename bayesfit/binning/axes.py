@@ -207,7 +207,7 @@ class VariableAxis(_EdgeAxis):
             position = int(np.argmax(steps <= 0))
             raise BinningError(
                 f"edges of axis {self.variable!r} are not strictly increasing: edge {position + 1} "
-                f"({edges[position + 1]!r}) <= edge {position} ({edges[position]!r})"
+                f"({float(edges[position + 1])!r}) <= edge {position} ({float(edges[position])!r})"
             )
         if self.include_upper and self.right_closed:
             raise BinningError(

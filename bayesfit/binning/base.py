@@ -211,12 +211,14 @@ class Binning(ABC):
 
 
 def check_finite(events: Events, variable: str, values: np.ndarray) -> None:
-    """Raise an :class:`EventsError` naming the variable and the count if ``values`` hold NaN."""
-    nan = np.isnan(values)
-    if nan.any():
+    """Raise an :class:`EventsError` naming the variable and the count if ``values`` hold NaN or +-inf."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        n_nan = int(np.isnan(values).sum())
+        kind = "NaN" if n_nan == bad.sum() else "infinite" if n_nan == 0 else "NaN or infinite"
         raise EventsError(
-            f"variable {variable!r} is NaN for {int(nan.sum())} of the {events.n_events} events "
-            f"binned by it (first at event {int(events.source_rows[np.argmax(nan)])})"
+            f"variable {variable!r} is {kind} for {int(bad.sum())} of the {events.n_events} events "
+            f"binned by it (first at event {int(events.source_rows[np.argmax(bad)])})"
         )
 
 

@@ -74,7 +74,8 @@ def load_yaml(source: str | Path) -> Any:
     try:
         return yaml.load(text, Loader=RemuLoader)  # noqa: S506 - RemuLoader is a SafeLoader
     except yaml.YAMLError as error:
-        raise BinningError(f"cannot parse binning YAML: {error}") from error
+        origin = "" if text is source else f" in {str(source)!r}"
+        raise BinningError(f"cannot parse binning YAML{origin}: {error}") from error
 
 
 def load_binning(source: str | Path) -> Binning:

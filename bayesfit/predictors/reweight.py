@@ -99,6 +99,11 @@ def resolve_bin_index(
             f"{owner}: bin index of event {first} is {index[first]}, outside [-1, {n_bins - 1}] "
             f"({int(outside.sum())} event(s) out of range; -1 means outside the binning)"
         )
+    if index.size and np.all(index == -1):
+        raise EventsError(
+            f"{owner}: all {index.size} events fall outside the binning (bin index -1 everywhere): "
+            "check the units and variable names of the binned observables"
+        )
     return index, n_bins
 
 
