@@ -15,7 +15,7 @@ from typing import Any
 
 from bayesfit.errors import BayesfitError
 
-__all__ = ["OutputExistsError", "ResultFolder", "atomic_write"]
+__all__ = ["OutputExistsError", "ResultFolder", "atomic_write", "progress_reporter"]
 
 
 class OutputExistsError(BayesfitError, FileExistsError):
@@ -82,7 +82,25 @@ class ResultFolder:
         """Write the file ``name`` with ``write(temporary_path)``."""
         return atomic_write(self.path / name, write, overwrite=self.force)
 
+    def write_figure(self, name: str, figure: Any, *, dpi: int = 110) -> Path:
+        """Save a matplotlib figure as PNG file ``name`` and close it."""
+        import matplotlib.pyplot as plt
+
+        path = self.write(name, lambda temporary: figure.savefig(temporary, dpi=dpi, format="png"))
+        plt.close(figure)
+        return path
+
     def write_json(self, name: str, content: Any) -> Path:
         """Write ``content`` as indented JSON."""
         text = json.dumps(content, indent=2, sort_keys=False, allow_nan=True) + "\n"
         return self.write(name, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def progress_reporter(enabled: bool) -> Callable[[str], None]:
+    """A function printing ``[bayesfit] message`` lines while a run works (silent if not enabled)."""
+
+    def say(message: str) -> None:
+        if enabled:
+            print(f"[bayesfit] {message}", flush=True)
+
+    return say

@@ -100,3 +100,10 @@ def test_effective_likelihood_widens_intervals_on_sparse_simulation(small_analys
     effective_low, effective_high = effective.profile("astro_gamma", values).interval()
     # measured: 0.2601 vs 0.2578 (the simulation is sparse only where few data events fall)
     assert effective_high - effective_low > 1.005 * (poisson_high - poisson_low)
+
+
+def test_data_entirely_outside_the_binning_is_an_error(tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("energy,zenith,topology\n10.0,1.0,0\n20.0,2.0,1\n")  # GeV typed as TeV: below 60 TeV
+    with pytest.raises(AnalysisFileError, match=r"line \d+: data: all 2 data events fall outside the binning"):
+        Analysis.from_file(MODELS / "hese_diffuse.yaml", [f"data.path={data}", ON_SMALL[1]])

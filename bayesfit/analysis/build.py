@@ -143,6 +143,11 @@ class Analysis:
         self.simulation = self._events(spec.simulation, "simulation")
         with _located(spec, "data"):
             self.data_histogram: Histogram = self.binning.fill(self.data)
+        if self.data.n_events and self.data_histogram.n_outside == self.data.n_events:
+            raise AnalysisFileError(
+                f"{spec.where('data')}: all {self.data.n_events} data events fall outside the binning over "
+                f"{list(self.binning.variables)} (wrong units or variables?)"
+            )
         with _located(spec, "simulation"):
             simulation_index = self.binning.bin_index(self.simulation)
         self._simulation_index = simulation_index

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,7 +18,7 @@ import numpy as np
 
 from bayesfit.analysis.report import fit_summary, format_table, posterior_summary, sampling_summary
 from bayesfit.analysis.spec import AnalysisSpec, InferenceSettings, read_analysis
-from bayesfit.output import ResultFolder
+from bayesfit.output import ResultFolder, progress_reporter
 
 __all__ = ["RunOptions", "RunResult", "run_analysis", "run_analysis_file"]
 
@@ -60,7 +59,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     settings = _settings(spec.inference, options)
     folder = ResultFolder(options.out or Path("results") / spec.name, force=options.force)
     folder.claim(_planned_files(spec, settings, options.sample))
-    say = _reporter(options.progress)
+    say = progress_reporter(options.progress)
 
     start = time.perf_counter()
     analysis = Analysis(spec)
@@ -160,28 +159,15 @@ def _planned_files(spec: AnalysisSpec, settings: InferenceSettings, sample: bool
     return names
 
 
-def _reporter(progress: bool) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        if progress:
-            print(f"[bayesfit] {message}", flush=True)
-
-    return say
-
 
 def _write_figures(folder: ResultFolder, analysis: Any, best_fit: Any, idata: Any, scans: dict) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from bayesfit.analysis.figures import CountsToPlot, projection_figures
     from bayesfit.binning import RectilinearBinning
     from bayesfit.plots import plot_corner, plot_profile, plot_traces
-
-    def save(name: str, figure: Any) -> Path:
-        path = folder.write(f"{name}.png", lambda temporary: figure.savefig(temporary, dpi=110, format="png"))
-        plt.close(figure)
-        return path
 
     files = []
     if isinstance(analysis.binning, RectilinearBinning):
@@ -191,14 +177,14 @@ def _write_figures(folder: ResultFolder, analysis: Any, best_fit: Any, idata: An
             predictive = draws.reshape(-1, draws.shape[-1])
         counts = CountsToPlot(analysis.observed, analysis.component_expected(best_fit.values), predictive)
         for name, figure in projection_figures(analysis.binning, counts).items():
-            files.append(save(name, figure))
+            files.append(folder.write_figure(f"{name}.png", figure))
     for parameter, scan in scans.items():
         ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=float(best_fit.values[parameter]))
-        files.append(save(f"profile_{parameter}", ax.figure))
+        files.append(folder.write_figure(f"profile_{parameter}.png", ax.figure))
     if idata is not None:
         names = [p.name for p in analysis.model.free_parameters]
         corner = plot_corner(idata, names)
-        files.append(save("corner", np.ravel(corner)[0].figure))
+        files.append(folder.write_figure("corner.png", np.ravel(corner)[0].figure))
         traces = plot_traces(idata, names)
-        files.append(save("traces", np.ravel(traces)[0].figure))
+        files.append(folder.write_figure("traces.png", np.ravel(traces)[0].figure))
     return files

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from bayesfit.analysis.run import RunResult
 from bayesfit.errors import WorkspaceError
 from bayesfit.histfactory.model import HistFactoryModel
 from bayesfit.histfactory.workspace import Workspace, load_workspace
-from bayesfit.output import ResultFolder
+from bayesfit.output import ResultFolder, progress_reporter
 
 __all__ = ["EDM_TOLERANCE", "CORNER_NUISANCES", "read_patched_workspace", "run_workspace"]
 
@@ -97,7 +97,7 @@ def run_workspace(
     workspace = read_patched_workspace(path, patches)
     folder = ResultFolder(Path(out) if out is not None else Path("results") / name, force=force)
     folder.claim(_planned_files(workspace, sample))
-    say = _reporter(progress)
+    say = progress_reporter(progress)
 
     start = time.perf_counter()
     model = HistFactoryModel(workspace, measurement)
@@ -142,13 +142,6 @@ def _planned_files(workspace: Workspace, sample: bool) -> list[str]:
         names += ["posterior.nc", "corner.png", "traces.png"]
     return names
 
-
-def _reporter(progress: bool) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        if progress:
-            print(f"[bayesfit] {message}", flush=True)
-
-    return say
 
 
 def _fit_section(model: HistFactoryModel, best_fit: Any) -> dict[str, Any]:
@@ -210,15 +203,9 @@ def _write_figures(folder: ResultFolder, model: HistFactoryModel, best_fit: Any,
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from bayesfit.histfactory.plots import channel_figures, nuisance_pulls, plot_pulls, sample_rates
     from bayesfit.plots import plot_corner, plot_traces
-
-    def save(name: str, figure: Any) -> Path:
-        written = folder.write(f"{name}.png", lambda temporary: figure.savefig(temporary, dpi=110, format="png"))
-        plt.close(figure)
-        return written
 
     priors = model.priors() if bayesian is None else bayesian.priors
     pre_fit, post_fit = sample_rates(model, [model.inits, best_fit.values])
@@ -230,13 +217,13 @@ def _write_figures(folder: ResultFolder, model: HistFactoryModel, best_fit: Any,
         band = tuple(np.quantile(predictive, [0.16, 0.84], axis=0))
         means, sds = _posterior_moments(model, idata, bayesian)
         pulls["posterior"] = nuisance_pulls(model, priors, means, sds)
-    files = [save(name, figure) for name, figure in channel_figures(model, pre_fit, post_fit, band).items()]
-    files.append(save("pulls", plot_pulls(pulls).figure))
+    files = [folder.write_figure(f"{name}.png", figure) for name, figure in channel_figures(model, pre_fit, post_fit, band).items()]
+    files.append(folder.write_figure("pulls.png", plot_pulls(pulls).figure))
     if idata is not None:
         corner = plot_corner(idata, _corner_names(model, idata, bayesian), kind="scatter", marginals=True)
-        files.append(save("corner", np.ravel(corner)[0].figure))
+        files.append(folder.write_figure("corner.png", np.ravel(corner)[0].figure))
         traces = plot_traces(idata, [model.poi_name])
-        files.append(save("traces", np.ravel(traces)[0].figure))
+        files.append(folder.write_figure("traces.png", np.ravel(traces)[0].figure))
     return files
 
 
