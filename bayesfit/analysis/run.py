@@ -151,13 +151,18 @@ def _settings(settings: InferenceSettings, options: RunOptions) -> InferenceSett
 
 
 def _planned_files(spec: AnalysisSpec, settings: InferenceSettings, sample: bool) -> list[str]:
-    names = ["summary.json"] + [f"profile_{parameter}.png" for parameter in settings.profile]
+    names = ["summary.json"] + [_profile_file(parameter) for parameter in settings.profile]
     if "path" not in spec.binning:  # one counts figure per continuous axis of an inline binning
         names += [f"counts_{variable}.png" for variable, axis in spec.binning.items() if "categories" not in axis]
     if sample:
         names += ["posterior.nc", "corner.png", "traces.png"]
     return names
 
+
+
+def _profile_file(parameter: str) -> str:
+    """``profile_astro_gamma.png``; an entry label ``weights[2]`` becomes ``profile_weights_2.png``."""
+    return "profile_" + parameter.replace("[", "_").replace("]", "") + ".png"
 
 
 def _write_figures(folder: ResultFolder, analysis: Any, best_fit: Any, idata: Any, scans: dict) -> list[Path]:
@@ -179,8 +184,9 @@ def _write_figures(folder: ResultFolder, analysis: Any, best_fit: Any, idata: An
         for name, figure in projection_figures(analysis.binning, counts).items():
             files.append(folder.write_figure(f"{name}.png", figure))
     for parameter, scan in scans.items():
-        ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=float(best_fit.values[parameter]))
-        files.append(folder.write_figure(f"profile_{parameter}.png", ax.figure))
+        best = float(best_fit.x[analysis.objective.labels().index(parameter)])  # also "weights[2]"
+        ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best)
+        files.append(folder.write_figure(_profile_file(parameter), ax.figure))
     if idata is not None:
         names = [p.name for p in analysis.model.free_parameters]
         corner = plot_corner(idata, names)
