@@ -23,7 +23,6 @@ workspace's sorted order).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import warnings
 from collections.abc import Mapping
@@ -48,7 +47,6 @@ __all__ = [
     "sample_posterior",
 ]
 
-SAMPLERS = ("auto", "pymc", "nutpie")
 EXPECTED_NAME = "expected"
 
 #: PyMC distributions for the prior families of :class:`PriorSpec` (user families are looked up by name).
@@ -90,7 +88,8 @@ class PoiPosterior(NamedTuple):
 
 
 class EvidenceResult(NamedTuple):
-    """``ln Z`` from Sequential Monte Carlo: the mean over chains and each chain's estimate."""
+    """``ln Z`` from Sequential Monte Carlo: ``ln`` of the mean evidence over chains, each chain's
+    estimate, and the standard error from their spread."""
 
     log_evidence: float
     per_chain: np.ndarray
@@ -239,14 +238,9 @@ def sample_posterior(
     """
     import pymc as pm
 
-    from bayesfit.inference.posterior import SamplingWarning, diagnose
+    from bayesfit.inference.posterior import SamplingWarning, diagnose, resolve_sampler
 
-    if sampler not in SAMPLERS:
-        raise ModelError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
-    if sampler == "auto":
-        sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
-    if sampler == "nutpie" and not importlib.util.find_spec("nutpie"):
-        raise InferenceError("sampler='nutpie' but nutpie is not installed: pip install nutpie")
+    sampler = resolve_sampler(sampler)
     arguments: dict[str, Any] = dict(
         draws=draws, tune=tune, chains=chains, cores=cores or min(chains, os.cpu_count() or 1),
         random_seed=seed, progressbar=progressbar, target_accept=target_accept,
@@ -277,25 +271,13 @@ def log_evidence(pymc_model: Any, *, draws: int = 2000, chains: int = 4, seed: i
                  progressbar: bool = False) -> EvidenceResult:
     """``ln Z`` of a ``pm.Model`` by Sequential Monte Carlo (``pm.sample_smc``).
 
-    SMC reports the log marginal likelihood per chain and stage, padded with NaN; a chain's
-    estimate is its last finite entry. The spread over chains gives the standard error.
+    Particles start from prior draws; each chain's estimate is its last finite log marginal
+    likelihood (see :func:`bayesfit.inference.bayes_factor.pymc_log_evidence`).
     """
-    import pymc as pm
+    from bayesfit.inference.bayes_factor import pymc_log_evidence
 
-    with pymc_model:
-        trace = pm.sample_smc(draws=draws, chains=chains, cores=1, random_seed=seed,
-                              progressbar=progressbar, compute_convergence_checks=False)
-    stages = np.asarray(trace.sample_stats["log_marginal_likelihood"].values)
-    per_chain = np.array([_last_finite(np.asarray(chain, dtype=float).ravel()) for chain in stages])
-    error = float(per_chain.std(ddof=1) / np.sqrt(chains)) if chains > 1 else float("nan")
-    return EvidenceResult(float(per_chain.mean()), per_chain, error)
-
-
-def _last_finite(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    if not len(finite):
-        raise InferenceError("Sequential Monte Carlo returned no finite log marginal likelihood")
-    return float(finite[-1])
+    result = pymc_log_evidence(pymc_model, draws=draws, chains=chains, seed=seed, progressbar=progressbar)
+    return EvidenceResult(result.log_evidence, result.per_chain, result.error)
 
 
 def bayes_factor(

@@ -25,7 +25,14 @@ from scipy.stats import gaussian_kde
 from bayesfit.errors import InferenceError, ModelError
 from bayesfit.model import BinnedModel, ModelParameter
 
-__all__ = ["BayesFactorResult", "EvidenceResult", "bayes_factor", "log_evidence_smc", "savage_dickey"]
+__all__ = [
+    "BayesFactorResult",
+    "EvidenceResult",
+    "bayes_factor",
+    "log_evidence_smc",
+    "pymc_log_evidence",
+    "savage_dickey",
+]
 
 BAYES_FACTOR_METHODS = ("smc",)
 
@@ -63,17 +70,32 @@ def log_evidence_smc(
     Each of the ``chains`` independent SMC runs of ``draws`` particles gives one estimate (the last
     entry of its ``log_marginal_likelihood``); they are combined as ``ln mean(Z)``.
     """
+    _check_proper_priors(model)
+    return pymc_log_evidence(
+        model.pymc_model, draws=draws, chains=chains, seed=seed, progressbar=progressbar, cores=cores
+    )
+
+
+def pymc_log_evidence(
+    pymc_model: Any,
+    *,
+    draws: int = 2000,
+    chains: int = 4,
+    seed: int | None = 0,
+    progressbar: bool = False,
+    cores: int | None = None,
+) -> EvidenceResult:
+    """Log evidence of any ``pm.Model`` with proper priors by SMC, particles drawn from the prior."""
     import pymc as pm
 
-    _check_proper_priors(model)
     if chains < 1 or draws < 2:
         raise ModelError(f"SMC needs chains >= 1 and draws >= 2, got chains={chains}, draws={draws}")
     cores = cores or min(chains, os.cpu_count() or 1)
     seeds = np.random.SeedSequence(seed).spawn(chains + 1)
     idata = pm.sample_smc(
         draws=draws, chains=chains, cores=cores, random_seed=np.random.default_rng(seeds[-1]),
-        progressbar=progressbar, model=model.pymc_model, compute_convergence_checks=False,
-        start=[_prior_population(model.pymc_model, draws, np.random.default_rng(s)) for s in seeds[:-1]],
+        progressbar=progressbar, model=pymc_model, compute_convergence_checks=False,
+        start=[_prior_population(pymc_model, draws, np.random.default_rng(s)) for s in seeds[:-1]],
     )
     per_chain = _last_finite_per_chain(idata.sample_stats["log_marginal_likelihood"].values)
     log_evidence = float(special.logsumexp(per_chain) - np.log(chains))

@@ -36,7 +36,7 @@ from bayesfit.errors import InferenceError, ModelError
 from bayesfit.likelihood import universe_probabilities
 from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 
-__all__ = ["SAMPLERS", "SamplingWarning", "diagnose", "sample_posterior", "universe_posterior"]
+__all__ = ["SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior", "universe_posterior"]
 
 SAMPLERS = ("auto", "pymc", "nutpie")
 
@@ -46,6 +46,18 @@ DENSE_MASS_MATRIX_MAX_SIZE = 20
 
 class SamplingWarning(UserWarning):
     """The sampler's output should not be trusted as it is (divergences, r-hat, small ESS)."""
+
+
+def resolve_sampler(sampler: str) -> str:
+    """``"pymc"`` or ``"nutpie"`` from a user's choice (``"auto"``: nutpie when it is installed)."""
+    if sampler not in SAMPLERS:
+        raise ModelError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
+    installed = importlib.util.find_spec("nutpie") is not None
+    if sampler == "auto":
+        return "nutpie" if installed else "pymc"
+    if sampler == "nutpie" and not installed:
+        raise InferenceError("sampler='nutpie' but nutpie is not installed: pip install nutpie")
+    return sampler
 
 
 def sample_posterior(
@@ -75,12 +87,7 @@ def sample_posterior(
     """
     import pymc as pm
 
-    if sampler not in SAMPLERS:
-        raise ModelError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
-    if sampler == "auto":
-        sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
-    if sampler == "nutpie" and not importlib.util.find_spec("nutpie"):
-        raise InferenceError("sampler='nutpie' but nutpie is not installed: pip install nutpie")
+    sampler = resolve_sampler(sampler)
     cores = cores or min(chains, os.cpu_count() or 1)
     arguments: dict[str, Any] = dict(
         draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
