@@ -82,7 +82,10 @@ def bayesfit_reweight(events: dict[str, np.ndarray], bin_index: np.ndarray, data
     return pytensor.function(variables, [logp, *pytensor.grad(logp, variables)])
 
 
-def numpy_reweight(events: dict[str, np.ndarray], bin_index: np.ndarray, data: np.ndarray):
+def numpy_reweight(
+    events: dict[str, np.ndarray], bin_index: np.ndarray, data: np.ndarray, n_bins: int = N_BINS
+):
+    """Ideal numpy: one bincount of the reweighted weights, Poisson sum, analytic gradient."""
     inside = bin_index >= 0
     index = bin_index[inside]
     atmo, astro = events["atmoWeight"][inside], events["astroWeight"][inside]
@@ -91,7 +94,7 @@ def numpy_reweight(events: dict[str, np.ndarray], bin_index: np.ndarray, data: n
 
     def logp_and_grad(atmo_norm: float, astro_norm: float, gamma: float):
         astro_factor = astro * np.exp(-(gamma - 2.5) * log_ratio)
-        mu = np.bincount(index, atmo_norm * atmo + astro_norm * astro_factor, minlength=N_BINS)
+        mu = np.bincount(index, atmo_norm * atmo + astro_norm * astro_factor, minlength=n_bins)
         logp = np.sum(data * np.log(mu) - mu) - constant
         residual = (data / mu - 1.0)[index]
         astro_term = residual @ astro_factor

@@ -29,7 +29,7 @@ import numpy as np
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # sibling benchmark modules (bench_fill)
+sys.path.insert(0, str(HERE))  # sibling benchmark modules (bench_fill, bench_predictors)
 MODES = ("tiny", "quick", "full")
 
 
@@ -146,27 +146,6 @@ def hese_predictors(events, bin_index, n_bins):
     return exact, compressed
 
 
-def numpy_logp(events, bin_index, counts, n_bins):
-    """Ideal numpy: one bincount of the reweighted weights, Poisson sum, analytic gradient."""
-    from scipy import special
-
-    inside = bin_index >= 0
-    index = bin_index[inside]
-    atmo, astro = events["atmoWeight"][inside], events["astroWeight"][inside]
-    log_ratio = np.log(events["primaryEnergy"][inside] / 1e5)
-    constant = special.gammaln(counts + 1).sum()
-
-    def logp_and_grad(atmo_norm: float, astro_norm: float, gamma: float):
-        astro_factor = astro * np.exp(-(gamma - 2.5) * log_ratio)
-        mu = np.bincount(index, atmo_norm * atmo + astro_norm * astro_factor, minlength=n_bins)
-        logp = np.sum(counts * np.log(mu) - mu) - constant
-        residual = (counts / mu - 1.0)[index]
-        astro_term = residual @ astro_factor
-        return [logp, residual @ atmo, astro_term, -astro_norm * (residual * log_ratio) @ astro_factor]
-
-    return logp_and_grad
-
-
 def seed_mask_logp(events, bin_index, counts, n_bins):
     """The seed notebook's way: one boolean mask per bin, value only."""
     from scipy import special
@@ -185,6 +164,8 @@ def seed_mask_logp(events, bin_index, counts, n_bins):
 @case("hese_logp", "HESE logp + gradient (400 bins) vs number of MC events",
       tiny=(3_000,), quick=(10_000, 100_000, 1_000_000), full=(10_000, 100_000, 1_000_000, 10_000_000))
 def hese_logp(sizes: Sequence[int]) -> list[Row]:
+    from bench_predictors import numpy_reweight
+
     rows = []
     n_bins = 400
     for n_events in sizes:
@@ -193,7 +174,7 @@ def hese_logp(sizes: Sequence[int]) -> list[Row]:
         functions = {
             "bayesfit exact": compiled_logp(exact, counts),
             "bayesfit compressed": compiled_logp(compressed, counts),
-            "numpy bincount": numpy_logp(events, bin_index, counts, n_bins),
+            "numpy bincount": numpy_reweight(events, bin_index, counts, n_bins),
         }
         run_seed = n_events <= 1_000_000  # 400 masks of 1e7 booleans: 4 GB
         if run_seed:
@@ -221,12 +202,14 @@ def hese_logp(sizes: Sequence[int]) -> list[Row]:
 @case("scaling_bins", "HESE-like logp + gradient vs number of bins (1e5 events, at least 25 per bin)",
       tiny=(40, 400), quick=(40, 400, 4_000), full=(40, 400, 4_000, 40_000))
 def scaling_bins(sizes: Sequence[int]) -> list[Row]:
+    from bench_predictors import numpy_reweight
+
     rows = []
     for n_bins in sizes:
         events, bin_index, counts = hese_events(max(100_000, 25 * n_bins), n_bins)  # no empty bins
         exact, compressed = hese_predictors(events, bin_index, n_bins)
         functions = [compiled_logp(exact, counts), compiled_logp(compressed, counts),
-                     numpy_logp(events, bin_index, counts, n_bins)]
+                     numpy_reweight(events, bin_index, counts, n_bins)]
         reference = functions[2](*POINT)
         medians = interleaved_medians([lambda f=f: f(*POINT) for f in functions], min_repeats=3, budget=1.0)
         for name, function, median in zip(("bayesfit exact", "bayesfit compressed"), functions, medians):
