@@ -15,7 +15,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from scipy import stats
 
+from bayesfit.binning.histogram import finite_edges
+
 __all__ = [
+    "finite_edges",
     "garwood_interval",
     "plot_counts",
     "plot_profile",
@@ -37,17 +40,6 @@ def garwood_interval(counts: np.ndarray, level: float = 0.682689) -> tuple[np.nd
 
 def _axes(ax: Axes | None) -> Axes:
     return ax if ax is not None else plt.subplots(figsize=(6.4, 4.4), layout="constrained")[1]
-
-
-def _finite_edges(edges: np.ndarray) -> np.ndarray:
-    """Replace infinite outer edges by one neighbouring bin width, so they can be drawn."""
-    edges = np.asarray(edges, dtype=float).copy()
-    if len(edges) > 2:
-        if np.isinf(edges[0]):
-            edges[0] = edges[1] - (edges[2] - edges[1])
-        if np.isinf(edges[-1]):
-            edges[-1] = edges[-2] + (edges[-2] - edges[-3])
-    return edges
 
 
 def plot_counts(
@@ -81,7 +73,7 @@ def plot_counts(
         ``(lower, upper)`` per bin, e.g. posterior-predictive quantiles, drawn as a shaded band.
     """
     ax = _axes(ax)
-    edges = _finite_edges(edges)
+    edges = finite_edges(edges)
     if band is not None:  # drawn first, so that the components stay readable on top of it
         lower, upper = (np.asarray(b, dtype=float) for b in band)
         ax.stairs(upper, edges, baseline=lower, fill=True, color="0.5", alpha=0.3, label=band_label)
@@ -141,16 +133,20 @@ def plot_profile(
 
 
 def plot_pvalue_scan(
-    values: np.ndarray,
+    values: np.ndarray | Mapping[str, np.ndarray],
     p_values: Mapping[str, np.ndarray],
     *,
     xlabel: str = "model weight",
     ax: Axes | None = None,
 ) -> Axes:
-    """p-value scans (e.g. Wilks) of several hypotheses, with the 0.32 and 0.05 lines."""
+    """p-value scans (e.g. Wilks) of several hypotheses, with the 0.32 and 0.05 lines.
+
+    ``values`` are the scanned values, shared ``(n,)`` or one array per label of ``p_values``.
+    """
     ax = _axes(ax)
     for index, (label, p) in enumerate(p_values.items()):
-        ax.plot(values, p, label=label, color=f"C{index + 1}")
+        scanned = values[label] if isinstance(values, Mapping) else values
+        ax.plot(scanned, p, label=label, color=f"C{index + 1}")
     for level in (0.32, 0.05):
         ax.axhline(level, color="k", linestyle="dashed", linewidth=0.8)
     ax.set_xlabel(xlabel)
@@ -172,7 +168,7 @@ def plot_throw_band(
 ) -> Axes:
     """Median and central 68%/95% bands of ``K`` throws (e.g. flux throws), shape ``(K, n)``."""
     ax = _axes(ax)
-    edges = _finite_edges(edges)
+    edges = finite_edges(edges)
     throws = np.asarray(throws, dtype=float)
     q = np.quantile(throws, [0.025, 0.16, 0.5, 0.84, 0.975], axis=0)
     ax.stairs(q[4], edges, baseline=q[0], fill=True, alpha=0.2, color="C0", label=f"{label} 95%")

@@ -28,7 +28,6 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from bayesfit.inference import fit, sample_posterior
@@ -37,8 +36,9 @@ from bayesfit.inference.fit import Objective
 from bayesfit.inference.pvalues import wilks_pvalue
 from bayesfit.inference.toys import toy_pvalue
 from bayesfit.output import ResultFolder
-from bayesfit.plots import plot_corner, plot_counts, plot_pvalue_scan, plot_throw_band, plot_traces
+from bayesfit.plots import plot_corner, plot_counts, plot_pvalue_scan, plot_traces
 from bayesfit.workflows import xsec
+from bayesfit.workflows.xsec_figures import cross_section_figure, flux_figure, truth_check_figure
 
 PRIORS = {"weights": {"Uniform": {"lower": 0.0, "upper": 3.0}}}
 """Proper priors for the Bayesian parts: every template weight uniform in [0, 3] (1 = truth)."""
@@ -176,44 +176,9 @@ def _summary(idata: Any) -> Any:
 
 def _plot_all(folder: ResultFolder, inputs: xsec.XsecInputs, chain: xsec.XsecChain, best: Any,
               posterior: Any, weights_scan: np.ndarray, scans: dict[str, np.ndarray]) -> None:
-    flux_edges = inputs.flux_binning.axes[0].edges
-    reco_edges = inputs.reco_binning.axes[0].edges
-
-    ax = plot_throw_band(flux_edges, inputs.flux_throws, nominal=inputs.nominal_flux,
-                         xlabel="neutrino energy E", ylabel="exposure per bin [years]", label="flux throws")
-    _save(folder, "flux.png", ax.figure)
-
-    processes = list(chain.templates.cross_sections)
-    fig, axes = plt.subplots(1, len(processes) + 1, figsize=(16, 3.8), layout="constrained")
-    truth = inputs.truth_binning
-    for index, (ax, process) in enumerate(zip(axes, processes)):
-        subbinning = truth.subbinnings[xsec.PROCESS_TOP_BIN[process]]
-        x_axis = subbinning.variables.index("true_x")
-        table = chain.templates.cross_sections[process].reshape(*subbinning.shape, -1).sum(axis=1 - x_axis)
-        x_edges = _finite(subbinning.axis("true_x").edges)
-        mesh = ax.pcolormesh(x_edges, _finite(flux_edges), table.T, cmap="viridis")
-        fig.colorbar(mesh, ax=ax, label="true events per unit exposure")
-        ax.set(xlabel="true_x", ylabel="neutrino energy E", title=f"cross section: {process}")
-        axes[-1].stairs((table @ inputs.nominal_flux), x_edges, label=process, color=f"C{index + 1}")
-    axes[-1].set(xlabel="true_x", ylabel="true events (nominal flux)", title="flux-integrated")
-    axes[-1].legend(frameon=False)
-    _save(folder, "xsec_templates.png", fig)
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
-    for ax, (process, table) in zip(axes, chain.templates.cross_sections.items()):
-        subbinning = truth.subbinnings[xsec.PROCESS_TOP_BIN[process]]
-        predicted = (table @ inputs.nominal_flux).reshape(subbinning.shape)
-        x_axis = subbinning.variables.index("true_x")
-        x_edges = _finite(subbinning.axis("true_x").edges)
-        ax.stairs(predicted.sum(axis=1 - x_axis), x_edges, label="cross section x flux", color="C0")
-        if process in inputs.truth_events:
-            events = inputs.truth_events[process]
-            generated = subbinning.fill({"true_x": events["true_x"], "true_y": events["true_y"]},
-                                        weights=events["weight"]).sumw.reshape(subbinning.shape)
-            ax.stairs(generated.sum(axis=1 - x_axis), x_edges, label="generator", color="k", linestyle="dashed")
-        ax.set(xlabel="true_x", ylabel="true events", title=process)
-        ax.legend(frameon=False)
-    _save(folder, "truth_check.png", fig)
+    folder.write_figure("flux.png", flux_figure(inputs))
+    folder.write_figure("xsec_templates.png", cross_section_figure(inputs, chain.templates))
+    folder.write_figure("truth_check.png", truth_check_figure(inputs, chain.templates))
 
     predictive = posterior.posterior_predictive["counts"].values.reshape(-1, inputs.reco_binning.size)
     band = tuple(np.quantile(predictive, [0.16, 0.84], axis=0))
@@ -221,32 +186,17 @@ def _plot_all(folder: ResultFolder, inputs: xsec.XsecInputs, chain: xsec.XsecCha
     weights = chain.linearised.variation_weights / chain.linearised.variation_weights.sum()
     components = {name: weights @ (chain.linearised.matrix[:, :, column] * best.values["weights"][column])
                   for column, name in enumerate(chain.templates.names)}
-    ax = plot_counts(reco_edges, inputs.observed, components, expected=weights @ expected, band=band,
-                     xlabel="reco_x")
-    _save(folder, "reco_posterior_predictive.png", ax.figure)
+    ax = plot_counts(inputs.reco_binning.axes[0].edges, inputs.observed, components, expected=weights @ expected,
+                     band=band, xlabel="reco_x")
+    folder.write_figure("reco_posterior_predictive.png", ax.figure)
 
     ax = plot_pvalue_scan(weights_scan, {f"model {label[0]}": p for label, p in scans.items()},
                           xlabel="model weight (Wilks)")
-    _save(folder, "wilks_pvalues.png", ax.figure)
+    folder.write_figure("wilks_pvalues.png", ax.figure)
     axes = plot_corner(posterior, ["weights"])
-    _save(folder, "corner.png", np.ravel(axes)[0].figure)
+    folder.write_figure("corner.png", np.ravel(axes)[0].figure)
     axes = plot_traces(posterior, ["weights"])
-    _save(folder, "traces.png", np.ravel(axes)[0].figure)
-
-
-def _finite(edges: np.ndarray) -> np.ndarray:
-    """Edges with infinite outer ones replaced by one neighbouring bin width (for drawing)."""
-    edges = np.array(edges, dtype=float)
-    if np.isinf(edges[0]):
-        edges[0] = edges[1] - (edges[2] - edges[1])
-    if np.isinf(edges[-1]):
-        edges[-1] = edges[-2] + (edges[-2] - edges[-3])
-    return edges
-
-
-def _save(folder: ResultFolder, name: str, figure: Any) -> None:
-    folder.write(name, lambda path: figure.savefig(path, dpi=120, format="png"))
-    plt.close(figure)
+    folder.write_figure("traces.png", np.ravel(axes)[0].figure)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from bayesfit.predictors.compose import (
     ConcatenatedPredictor,
     FixedParameters,
     RenamedParameters,
+    SplitParameter,
     SumPredictor,
     compose,
 )
@@ -119,6 +120,28 @@ def test_renamed_and_fixed_parameters():
         FixedParameters(predictor, {"a0": -1.0})
     with pytest.raises(PredictorError, match=r"cannot rename unknown parameter\(s\) \['z'\]"):
         RenamedParameters(template_a(), {"z": "y"})
+
+
+
+def test_split_parameter_gives_each_template_its_own_scalar():
+    split = SplitParameter(template_a(), "a", ["noise", "signal", "background"])
+    assert split.parameter_names == ("noise", "signal", "background")
+    assert all(p.shape == () and p.lower == 0.0 for p in split.parameters)
+    a = RNG.uniform(0, 2, 3)
+    reference = np.einsum("t,ktn->kn", a, TPL_A)
+    np.testing.assert_allclose(split.evaluate(noise=a[0], signal=a[1], background=a[2]), reference, rtol=1e-13)
+    # as the outer part of a "same" chain (per-variation graph): universe k feeds its own t0
+    outer = SplitParameter(MatrixPredictor(MATRIX_OUT[:2], parameter="truth"), "truth", ["t0", "t1", "t2", "t3"])
+    chain = compose(outer, TemplatePredictor(TPL_A[:, :, :1], parameter="a"), into="t0", combine="same")
+    assert chain.parameter_names == ("t1", "t2", "t3", "a")
+    truth = np.column_stack([TPL_A[:, :, 0] @ a, np.broadcast_to([0.5, 1.5, 2.5], (2, 3))])  # (K, 4)
+    np.testing.assert_allclose(
+        chain.evaluate(a=a, t1=0.5, t2=1.5, t3=2.5), np.einsum("kij,kj->ki", MATRIX_OUT[:2], truth), rtol=1e-13
+    )
+    with pytest.raises(PredictorError, match=r"cannot split parameter 'a' of shape \(3,\) into 2 scalars"):
+        SplitParameter(template_a(), "a", ["x", "y"])
+    with pytest.raises(PredictorError, match="repeat or clash"):
+        SplitParameter(SumPredictor([template_a(), template_c()]), "a", ["c", "y", "z"])
 
 
 # ---------------------------------------------------------------- chains with gradients

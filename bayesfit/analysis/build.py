@@ -4,6 +4,11 @@
 >>> result = analysis.fit()            # maximum likelihood, bounds only
 >>> idata = analysis.sample(draws=500)  # NUTS with the file's priors
 
+``Analysis(spec)`` builds the kind of analysis the file describes: a
+:class:`ReweightedMCAnalysis` (binned data, reweighted simulated events) or a
+:class:`CrossSectionAnalysis` (ReMU's chain of flux throws, cross-section templates and a response
+matrix with detector universes, :mod:`bayesfit.workflows.xsec`). Both offer the same inference.
+
 Problems found while building (a binning that cannot be made, a parameter no component uses, a
 missing events file) are reported as :class:`~bayesfit.errors.AnalysisFileError` naming the file,
 line and key they come from.
@@ -11,6 +16,7 @@ line and key they come from.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -41,9 +47,18 @@ from bayesfit.predictors import (
     Predictor,
     ReweightedMCPredictor,
     Spectrum,
+    SplitParameter,
 )
 
-__all__ = ["Analysis", "EVENT_GENERATORS", "HypothesisTest", "build_binning", "build_spectrum"]
+__all__ = [
+    "Analysis",
+    "CrossSectionAnalysis",
+    "EVENT_GENERATORS",
+    "HypothesisTest",
+    "ReweightedMCAnalysis",
+    "build_binning",
+    "build_spectrum",
+]
 
 
 def _hese_events(part: str) -> Callable[..., Mapping[str, np.ndarray]]:
@@ -116,27 +131,208 @@ def _as_bounds(bounds: tuple[float | None, float | None]) -> tuple[float, float]
     return (-np.inf if lower is None else float(lower), np.inf if upper is None else float(upper))
 
 
-class Analysis:
-    """An analysis file turned into bayesfit objects, ready to fit and sample.
+class Analysis(ABC):
+    """An analysis file turned into bayesfit objects, ready to fit, test and sample.
+
+    ``Analysis(spec)`` returns a :class:`ReweightedMCAnalysis` or, for a file with a
+    ``cross_section`` section, a :class:`CrossSectionAnalysis`.
 
     Attributes
     ----------
     spec:
         The validated analysis file.
     binning:
-        The binning of data and simulation.
+        The binning of the observed counts.
+    predictor:
+        Expected counts per bin from the components (fixed parameters removed).
+    throws:
+        Parameters with a multivariate normal prior from throws (``{}`` if none).
+    """
+
+    spec: AnalysisSpec
+    binning: Binning
+    predictor: Predictor
+    throws: Mapping[str, Any]
+
+    def __new__(cls, spec: AnalysisSpec | None = None) -> Analysis:
+        if cls is Analysis:  # the kind of analysis the file describes
+            if spec is None:
+                raise TypeError("Analysis(spec) needs the analysis spec")
+            cls = CrossSectionAnalysis if spec.cross_section is not None else ReweightedMCAnalysis
+        return super().__new__(cls)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: Sequence[str] = ()) -> Analysis:
+        """Read an analysis file (with ``"key.path=value"`` overrides) and build it."""
+        return cls(read_analysis(path, overrides))
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    @abstractmethod
+    def observed(self) -> np.ndarray:
+        """Observed counts per bin, ``(binning.size,)``."""
+
+    @abstractmethod
+    def data_summary(self) -> dict[str, Any]:
+        """What the data are, for ``summary.json`` (event counts, source)."""
+
+    @abstractmethod
+    def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Expected counts per component at ``values``: ``{component: (binning.size,)}``."""
+
+    def input_figures(self) -> dict[str, Any]:
+        """Figures of the inputs (e.g. flux throws), ``{file stem: figure}``; none by default."""
+        return {}
+
+    # ------------------------------------------------------------------ building
+    def _checked_parameters(self, predictor: Predictor) -> Predictor:
+        """``predictor`` after checking its parameters against ``parameters:``, fixed ones removed."""
+        declared = set(self.spec.parameters)
+        used = set(predictor.parameter_names) - set(self.throws)
+        for name in sorted(declared - used):
+            raise AnalysisFileError(
+                f"{self.spec.where('parameters', name)}: parameter {name!r} is not used by any component; "
+                f"the components use {sorted(used)}"
+            )
+        for name in sorted(used - declared):
+            raise AnalysisFileError(
+                f"{self.spec.where('parameters')}: parameter {name!r} (used by the components) has no entry "
+                "under parameters: give it a prior and a start value"
+            )
+        fixed = self._fixed_values()
+        if len(fixed) == len(used):
+            raise AnalysisFileError(f"{self.spec.where('parameters')}: every parameter is fixed: nothing to fit")
+        return FixedParameters(predictor, fixed) if fixed else predictor
+
+    def _fixed_values(self) -> dict[str, Any]:
+        fixed = {name: p.start for name, p in self.spec.parameters.items() if p.fixed}
+        for name, value in fixed.items():
+            if value is None:
+                raise AnalysisFileError(f"{self.spec.where('parameters', name)}: a fixed parameter needs a start value")
+        return fixed
+
+    @cached_property
+    def model(self) -> Any:
+        """The :class:`~bayesfit.model.BinnedModel` with the file's priors, starts and bounds."""
+        return self.model_given({})
+
+    def model_given(self, hypothesis: Mapping[str, float]) -> Any:
+        """The model with the parameters of ``hypothesis`` fixed at its values (``{}``: the full model)."""
+        from bayesfit.model import BinnedModel
+
+        unknown = sorted(set(hypothesis) - set(self.predictor.parameter_names))
+        if unknown:
+            raise AnalysisFileError(
+                f"{self.spec.where('inference')}: hypothesis fixes unknown parameter(s) {unknown}; "
+                f"the free parameters are {list(self.predictor.parameter_names)}"
+            )
+        predictor = FixedParameters(self.predictor, hypothesis) if hypothesis else self.predictor
+        free = [p for p in self.spec.parameters.values() if not p.fixed and p.name not in hypothesis]
+        with _located(self.spec, "parameters"):
+            return BinnedModel(
+                predictor,
+                self.observed,
+                priors={p.name: p.prior for p in free},
+                likelihood=self.spec.likelihood,
+                systematics=None if self.spec.systematics == "none" else self.spec.systematics,
+                throws=self.throws or None,
+                starts={p.name: p.start for p in free if p.start is not None},
+                bounds={p.name: _as_bounds(p.bounds) for p in free},
+            )
+
+    @cached_property
+    def objective(self) -> Any:
+        """The compiled maximum-likelihood objective, shared by fits, scans and toys."""
+        from bayesfit.inference.fit import Objective
+
+        return Objective(self.model, "ml")
+
+    # ------------------------------------------------------------------ inference
+    def fit(self, **options: Any) -> Any:
+        """Maximum-likelihood fit (priors ignored, bounds kept): a :class:`FitResult`."""
+        from bayesfit.inference.fit import fit
+
+        return fit(self.objective, **options)
+
+    def profile(
+        self, parameter: str, values: Sequence[float], best_fit: Any = None, fixed: Mapping[str, float] | None = None
+    ) -> Any:
+        """1-D profile-likelihood scan of ``parameter`` over ``values``, with ``fixed`` values held."""
+        from bayesfit.inference.profile import profile_likelihood
+
+        return profile_likelihood(self.objective, parameter, values, best_fit=best_fit, fixed=fixed)
+
+    def hypothesis_test(
+        self,
+        hypothesis: Mapping[str, float],
+        *,
+        n_toys: int = 0,
+        workers: int | None = None,
+        seed: int = 0,
+        best_fit: Any = None,
+        statistic: str = "likelihood_ratio",
+    ) -> HypothesisTest:
+        """Likelihood-ratio test of ``hypothesis`` (fixed parameter values) against the free fit.
+
+        The p-value comes from Wilks' theorem and, with ``n_toys > 0``, from toys of ``statistic``
+        (see :func:`~bayesfit.inference.toys.toy_pvalue`) generated at the hypothesis' best fit and
+        fitted on a pool of ``workers`` processes.
+        """
+        from concurrent.futures import ProcessPoolExecutor
+
+        from bayesfit.inference.pvalues import wilks_pvalue
+        from bayesfit.inference.toys import toy_pvalue
+
+        wilks = wilks_pvalue(self.objective, hypothesis, best_fit=best_fit)
+        if n_toys <= 0:
+            return HypothesisTest(wilks, None)
+        with ProcessPoolExecutor(max_workers=workers) as executor:
+            toys = toy_pvalue(
+                self.objective, hypothesis, statistic=statistic, n_toys=n_toys, executor=executor, seed=seed
+            )
+        return HypothesisTest(wilks, toys)
+
+    def bayes_factor(
+        self, numerator: Mapping[str, float], denominator: Mapping[str, float], **options: Any
+    ) -> Any:
+        """``ln BF = ln Z(numerator) - ln Z(denominator)`` of two hypotheses (fixed values; ``{}``
+        is the full model) with the file's priors, by SMC (options: ``draws``, ``chains``, ``seed``)."""
+        from bayesfit.inference.bayes_factor import bayes_factor
+
+        return bayes_factor(self.model_given(numerator), self.model_given(denominator), **options)
+
+    def sample(self, **options: Any) -> Any:
+        """NUTS posterior with the file's priors (options: draws, tune, chains, seed, sampler, ...)."""
+        from bayesfit.inference.posterior import sample_posterior
+
+        return sample_posterior(self.model, **options)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.name!r}: {self.binning.size} bins, {int(self.observed.sum())} observed "
+            f"events, parameters {list(self.predictor.parameter_names)}>"
+        )
+
+
+class ReweightedMCAnalysis(Analysis):
+    """Binned data and reweighted simulated events (components with weights, scales, spectra).
+
+    Attributes
+    ----------
     data, simulation:
         The loaded events.
     data_histogram:
         The binned data (``entries`` are the observed counts; ``n_outside`` the events outside).
-    predictor:
-        Expected counts per bin from the components (fixed parameters removed).
     """
 
     def __init__(self, spec: AnalysisSpec) -> None:
         self.spec = spec
+        self.throws = {}
         with _located(spec, "binning"):
-            self.binning: Binning = (
+            self.binning = (
                 Binning.from_yaml(spec.binning["path"]) if "path" in spec.binning else build_binning(spec.binning)
             )
         self.data = self._events(spec.data, "data")
@@ -149,25 +345,26 @@ class Analysis:
                 f"{list(self.binning.variables)} (wrong units or variables?)"
             )
         with _located(spec, "simulation"):
-            simulation_index = self.binning.bin_index(self.simulation)
-        self._simulation_index = simulation_index
-        self.predictor: Predictor = self._fixed(self._components_predictor(spec.components))
-
-    @classmethod
-    def from_file(cls, path: str | Path, overrides: Sequence[str] = ()) -> Analysis:
-        """Read an analysis file (with ``"key.path=value"`` overrides) and build it."""
-        return cls(read_analysis(path, overrides))
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+            self._simulation_index = self.binning.bin_index(self.simulation)
+        components = self._weighted_components()
+        with _located(spec, "components"):
+            predictor = ReweightedMCPredictor(
+                self.simulation, self._simulation_index, self.binning.size, components=list(components.values()),
+                name=self.name,
+            )
+        self.predictor = self._checked_parameters(predictor)
 
     @property
     def observed(self) -> np.ndarray:
-        """Observed counts per bin, ``(binning.size,)``."""
         return self.data_histogram.entries
 
-    # ------------------------------------------------------------------ building
+    def data_summary(self) -> dict[str, Any]:
+        return {
+            "events": int(self.data.n_events),
+            "outside_binning": int(self.data_histogram.n_outside),
+            "likelihood": self.spec.likelihood,
+        }
+
     def _events(self, source: EventSource, role: str) -> Events:
         if source.generator is not None:
             generators = {name: roles[role] for name, roles in EVENT_GENERATORS.items() if role in roles}
@@ -185,135 +382,121 @@ class Analysis:
         with _located(self.spec, role, "path"):
             return load_events(source.path, rename=source.rename or None)
 
-    def _component(self, name: str, settings: Mapping[str, Any]) -> Component:
-        with _located(self.spec, "components", name):
-            spectrum = build_spectrum(settings["spectrum"]) if "spectrum" in settings else None
-            return Component(settings["weight"], norm=settings.get("scale"), spectrum=spectrum)
-
-    def _components_predictor(self, components: Mapping[str, Mapping[str, Any]]) -> ReweightedMCPredictor:
-        built = [self._component(name, settings) for name, settings in components.items()]
-        with _located(self.spec, "components"):
-            predictor = ReweightedMCPredictor(
-                self.simulation, self._simulation_index, self.binning.size, components=built, name=self.name
-            )
-        declared, used = set(self.spec.parameters), set(predictor.parameter_names)
-        for name in sorted(declared - used):
-            raise AnalysisFileError(
-                f"{self.spec.where('parameters', name)}: parameter {name!r} is not used by any component; "
-                f"the components use {sorted(used)}"
-            )
-        for name in sorted(used - declared):
-            raise AnalysisFileError(
-                f"{self.spec.where('parameters')}: parameter {name!r} (used by the components) has no entry "
-                "under parameters: give it a prior and a start value"
-            )
-        return predictor
-
-    def _fixed(self, predictor: Predictor) -> Predictor:
-        fixed = {name: p.start for name, p in self.spec.parameters.items() if p.fixed}
-        for name, value in fixed.items():
-            if value is None:
-                raise AnalysisFileError(f"{self.spec.where('parameters', name)}: a fixed parameter needs a start value")
-        if len(fixed) == len(predictor.parameters):
-            raise AnalysisFileError(f"{self.spec.where('parameters')}: every parameter is fixed: nothing to fit")
-        return FixedParameters(predictor, fixed) if fixed else predictor
-
-    @cached_property
-    def model(self) -> Any:
-        """The :class:`~bayesfit.model.BinnedModel` with the file's priors, starts and bounds."""
-        from bayesfit.model import BinnedModel
-
-        free = [p for p in self.spec.parameters.values() if not p.fixed]
-        bounds = {p.name: _as_bounds(p.bounds) for p in free}
-        with _located(self.spec, "parameters"):
-            return BinnedModel(
-                self.predictor,
-                self.observed,
-                priors={p.name: p.prior for p in free},
-                likelihood=self.spec.likelihood,
-                systematics=None if self.spec.systematics == "none" else self.spec.systematics,
-                starts={p.name: p.start for p in free if p.start is not None},
-                bounds=bounds,
-            )
-
-    @cached_property
-    def objective(self) -> Any:
-        """The compiled maximum-likelihood objective, shared by fits, scans and toys."""
-        from bayesfit.inference.fit import Objective
-
-        return Objective(self.model, "ml")
-
-    # ------------------------------------------------------------------ inference
-    def fit(self, **options: Any) -> Any:
-        """Maximum-likelihood fit (priors ignored, bounds kept): a :class:`FitResult`."""
-        from bayesfit.inference.fit import fit
-
-        return fit(self.objective, **options)
-
-    def profile(self, parameter: str, values: Sequence[float], best_fit: Any = None) -> Any:
-        """1-D profile-likelihood scan of ``parameter`` over ``values``."""
-        from bayesfit.inference.profile import profile_likelihood
-
-        return profile_likelihood(self.objective, parameter, values, best_fit=best_fit)
-
-    def hypothesis_test(
-        self,
-        hypothesis: Mapping[str, float],
-        *,
-        n_toys: int = 0,
-        workers: int | None = None,
-        seed: int = 0,
-        best_fit: Any = None,
-    ) -> HypothesisTest:
-        """Likelihood-ratio test of ``hypothesis`` (fixed parameter values) against the free fit.
-
-        The p-value comes from Wilks' theorem and, with ``n_toys > 0``, from toys generated at the
-        hypothesis' best fit and fitted on a pool of ``workers`` processes.
-        """
-        from concurrent.futures import ProcessPoolExecutor
-
-        from bayesfit.inference.pvalues import wilks_pvalue
-        from bayesfit.inference.toys import toy_pvalue
-
-        wilks = wilks_pvalue(self.objective, hypothesis, best_fit=best_fit)
-        if n_toys <= 0:
-            return HypothesisTest(wilks, None)
-        with ProcessPoolExecutor(max_workers=workers) as executor:
-            toys = toy_pvalue(self.objective, hypothesis, n_toys=n_toys, executor=executor, seed=seed)
-        return HypothesisTest(wilks, toys)
-
-    def sample(self, **options: Any) -> Any:
-        """NUTS posterior with the file's priors (options: draws, tune, chains, seed, sampler, ...)."""
-        from bayesfit.inference.posterior import sample_posterior
-
-        return sample_posterior(self.model, **options)
+    def _weighted_components(self) -> dict[str, Component]:
+        components = {}
+        for name, settings in self.spec.components.items():
+            if "weight" not in settings:
+                raise AnalysisFileError(
+                    f"{self.spec.where('components', name)}: a component of reweighted simulation needs a "
+                    "weight column (template components belong to cross_section analyses)"
+                )
+            with _located(self.spec, "components", name):
+                spectrum = build_spectrum(settings["spectrum"]) if "spectrum" in settings else None
+                components[name] = Component(settings["weight"], norm=settings.get("scale"), spectrum=spectrum)
+        return components
 
     def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Expected counts per component at ``values``: ``{component: (binning.size,)}``."""
-        return {name: predictor.evaluate(self._restrict(predictor, values))[0] for name, predictor in self._component_predictors.items()}
+        return {
+            name: predictor.evaluate({key: values[key] for key in predictor.parameter_names})[0]
+            for name, predictor in self._component_predictors.items()
+        }
 
     @cached_property
     def _component_predictors(self) -> dict[str, Predictor]:
-        fixed = {name: p.start for name, p in self.spec.parameters.items() if p.fixed}
+        fixed = self._fixed_values()
         predictors = {}
-        for name, settings in self.spec.components.items():
+        for name, component in self._weighted_components().items():
             predictor: Predictor = ReweightedMCPredictor(
-                self.simulation,
-                self._simulation_index,
-                self.binning.size,
-                components=[self._component(name, settings)],
-                name=name,
+                self.simulation, self._simulation_index, self.binning.size, components=[component], name=name
             )
             own_fixed = {k: v for k, v in fixed.items() if k in predictor.parameter_names}
             predictors[name] = FixedParameters(predictor, own_fixed) if own_fixed else predictor
         return predictors
 
-    @staticmethod
-    def _restrict(predictor: Predictor, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: values[name] for name in predictor.parameter_names}
 
-    def __repr__(self) -> str:
-        return (
-            f"<Analysis {self.name!r}: {self.binning.size} bins, {int(self.observed.sum())} observed events, "
-            f"{self.simulation.n_events} simulated, parameters {list(self.predictor.parameter_names)}>"
-        )
+class CrossSectionAnalysis(Analysis):
+    """ReMU's cross-section analysis: templates of cross sections x flux, folded by a response matrix.
+
+    The ``cross_section`` section names the source of the inputs (the package's toy experiment or
+    ReMU's files), its ``seed`` and the ``flux`` treatment (``universes``: flux throws paired with
+    detector universes and marginalised; ``nuisance``: a continuous flux with a multivariate normal
+    prior from the throws, detector universes marginalised). Each component is one template
+    (``noise``, ``background``, ``model_A``, ``model_B``) scaled by its own parameter.
+
+    Attributes
+    ----------
+    inputs:
+        The :class:`~bayesfit.workflows.xsec.XsecInputs` (binnings, response, flux throws, data).
+    chain:
+        The predictors of the chain, linearised (:class:`~bayesfit.workflows.xsec.XsecChain`).
+    """
+
+    def __init__(self, spec: AnalysisSpec) -> None:
+        from bayesfit.workflows import xsec
+
+        self.spec = spec
+        settings = dict(spec.cross_section or {})
+        self.flux_treatment = settings.pop("flux", "universes")
+        source = settings.pop("source")
+        with _located(spec, "cross_section"):
+            self.inputs = xsec.load_inputs(source, **settings)
+            self.chain = xsec.build_chain(self.inputs)
+        self.binning = self.inputs.reco_binning
+        templates = self._templates()
+        with _located(spec, "components"):
+            vector, throws = xsec.template_predictor(
+                self.inputs, self.chain, templates=list(templates.values()), flux=self.flux_treatment
+            )
+            scales = [self.spec.components[name]["scale"] for name in templates]
+            predictor = SplitParameter(vector, "weights", scales, name=self.name)
+        self.throws = throws or {}
+        self._unfixed_predictor = predictor
+        self.predictor = self._checked_parameters(predictor)
+
+    @property
+    def observed(self) -> np.ndarray:
+        return self.inputs.observed
+
+    def data_summary(self) -> dict[str, Any]:
+        return {
+            "events": int(self.observed.sum()),
+            "source": self.inputs.source,
+            "universes": int(self.inputs.response.n_variations),
+            "flux": self.flux_treatment,
+            "likelihood": self.spec.likelihood,
+        }
+
+    def _templates(self) -> dict[str, str]:
+        """``{component: template}``, checked against the chain's templates."""
+        available = list(self.chain.templates.names)
+        templates = {}
+        for name, settings in self.spec.components.items():
+            if "template" not in settings:
+                raise AnalysisFileError(
+                    f"{self.spec.where('components', name)}: a cross_section analysis takes template "
+                    f"components ({{template: ..., scale: ...}}), one of {available}"
+                )
+            if settings["template"] not in available:
+                raise AnalysisFileError(
+                    f"{self.spec.where('components', name, 'template')}: unknown template "
+                    f"{settings['template']!r}; available: {available}"
+                )
+            templates[name] = settings["template"]
+        return templates
+
+    def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Each template alone (the other scales set to 0), averaged over the universes."""
+        point = {**self._fixed_values(), **values}
+        point = {name: point[name] for name in self._unfixed_predictor.parameter_names}
+        weights = self._unfixed_predictor.variation_weights / self._unfixed_predictor.variation_weights.sum()
+        scales = {name: self.spec.components[name]["scale"] for name in self.spec.components}
+        expected = {}
+        for name, scale in scales.items():
+            alone = {**point, **{other: 0.0 for other in scales.values() if other != scale}}
+            expected[name] = weights @ self._unfixed_predictor.evaluate(alone)
+        return expected
+
+    def input_figures(self) -> dict[str, Any]:
+        from bayesfit.workflows.xsec_figures import cross_section_figure, flux_figure
+
+        return {"flux": flux_figure(self.inputs), "cross_sections": cross_section_figure(self.inputs, self.chain.templates)}

@@ -3,7 +3,8 @@
 Outputs (in ``results/<name>/`` unless ``out`` is given): ``summary.json`` (see
 :mod:`bayesfit.analysis.report`), ``posterior.nc`` (ArviZ NetCDF), and PNG figures: counts per
 continuous axis with the fitted components and the posterior-predictive band, the corner plot,
-traces and profile-likelihood scans. Existing files are never overwritten without ``force``.
+traces, profile-likelihood scans with their Wilks p-values, and the inputs of a cross-section
+analysis (flux throws, cross sections). Existing files are never overwritten without ``force``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -68,21 +70,20 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     best_fit = analysis.fit()
     say(f"maximum-likelihood fit in {time.perf_counter() - start:.1f} s")
     summary: dict[str, Any] = {"analysis": spec.name, "fit": fit_summary(best_fit)}
-    summary["data"] = {
-        "events": int(analysis.data.n_events),
-        "outside_binning": int(analysis.data_histogram.n_outside),
-        "likelihood": spec.likelihood,
-    }
+    summary["data"] = analysis.data_summary()
 
     scans = {}
     for parameter, grid in settings.profile.items():
         start = time.perf_counter()
         values = np.linspace(grid["start"], grid["stop"], int(grid.get("points", 21)))
-        scans[parameter] = analysis.profile(parameter, values, best_fit=best_fit)
+        fixed = dict(grid.get("fixed", {}))
+        scans[parameter] = analysis.profile(parameter, values, best_fit=None if fixed else best_fit, fixed=fixed)
         lower, upper = scans[parameter].interval()
         summary.setdefault("profiles", {})[parameter] = {
             "values": values.tolist(),
+            "fixed": fixed,
             "twice_delta_nll": scans[parameter].twice_delta_nll.tolist(),
+            "p_value_wilks": scans[parameter].p_values().tolist(),
             "interval_68": [lower, upper],
         }
         say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}] in {time.perf_counter() - start:.1f} s")
@@ -90,8 +91,10 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     for test_name, test in settings.tests.items():
         start = time.perf_counter()
         n_toys = int(test.get("toys", settings.toys.get("count", 0)))
+        statistic = test.get("statistic", "likelihood_ratio")
         outcome = analysis.hypothesis_test(
-            test["hypothesis"], n_toys=n_toys, workers=settings.toys.get("workers"), seed=settings.seed, best_fit=best_fit
+            test["hypothesis"], n_toys=n_toys, workers=settings.toys.get("workers"), seed=settings.seed,
+            best_fit=best_fit, statistic=statistic,
         )
         entry = {
             "hypothesis": dict(test["hypothesis"]),
@@ -101,6 +104,8 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         }
         if outcome.toys is not None:
             entry.update(
+                toy_statistic=statistic,
+                observed_toy_statistic=float(outcome.toys.observed_statistic),
                 toys=n_toys,
                 p_value_toys=float(outcome.toys.p_value),
                 p_value_toys_error=float(outcome.toys.p_value_error),
@@ -111,6 +116,25 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         say(
             f"test {test_name}: TS = {entry['statistic']:.3f}, p (Wilks) = {entry['p_value_wilks']:.3g}"
             f"{toys_text} in {time.perf_counter() - start:.1f} s"
+        )
+
+    for factor_name, hypotheses in settings.bayes_factors.items():
+        start = time.perf_counter()
+        factor = analysis.bayes_factor(
+            hypotheses["numerator"], hypotheses["denominator"], draws=int(hypotheses.get("draws", 1000)),
+            chains=int(hypotheses.get("chains", 2)), seed=settings.seed,
+        )
+        summary.setdefault("bayes_factors", {})[factor_name] = {
+            "numerator": dict(hypotheses["numerator"]),
+            "denominator": dict(hypotheses["denominator"]),
+            "ln_bayes_factor": float(factor.ln_bayes_factor),
+            "error": float(factor.error),
+            "ln_evidence_numerator": float(factor.evidence_a.log_evidence),
+            "ln_evidence_denominator": float(factor.evidence_b.log_evidence),
+        }
+        say(
+            f"Bayes factor {factor_name}: ln BF = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f} "
+            f"in {time.perf_counter() - start:.1f} s"
         )
 
     idata = None
@@ -135,7 +159,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     files = [folder.write_json("summary.json", summary)]
     if idata is not None:
         files.append(folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
-    files += _write_figures(folder, analysis, best_fit, idata, scans)
+    files += _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
     print(format_table(summary))
     say(f"results in {folder.path}/")
     return RunResult(summary, folder.path, files)
@@ -150,14 +174,21 @@ def _settings(settings: InferenceSettings, options: RunOptions) -> InferenceSett
     return dataclasses.replace(settings, **chosen)
 
 
+#: Figures of every cross-section analysis: reco counts, flux throws, cross-section templates.
+CROSS_SECTION_FIGURES = ("counts_reco_x.png", "flux.png", "cross_sections.png")
+
+
 def _planned_files(spec: AnalysisSpec, settings: InferenceSettings, sample: bool) -> list[str]:
     names = ["summary.json"] + [_profile_file(parameter) for parameter in settings.profile]
-    if "path" not in spec.binning:  # one counts figure per continuous axis of an inline binning
+    if settings.profile:
+        names.append("pvalue_scans.png")
+    if spec.cross_section is not None:
+        names += CROSS_SECTION_FIGURES
+    elif "path" not in spec.binning:  # one counts figure per continuous axis of an inline binning
         names += [f"counts_{variable}.png" for variable, axis in spec.binning.items() if "categories" not in axis]
     if sample:
         names += ["posterior.nc", "corner.png", "traces.png"]
     return names
-
 
 
 def _profile_file(parameter: str) -> str:
@@ -165,16 +196,29 @@ def _profile_file(parameter: str) -> str:
     return "profile_" + parameter.replace("[", "_").replace("]", "") + ".png"
 
 
-def _write_figures(folder: ResultFolder, analysis: Any, best_fit: Any, idata: Any, scans: dict) -> list[Path]:
+def _scan_label(parameter: str, fixed: Mapping[str, float]) -> str:
+    """``"model_A (model_B = 0)"``: a scanned parameter and the values held during its scan."""
+    held = ", ".join(f"{name} = {value:g}" for name, value in fixed.items())
+    return f"{parameter} ({held})" if held else parameter
+
+
+def _write_figures(
+    folder: ResultFolder,
+    analysis: Any,
+    best_fit: Any,
+    idata: Any,
+    scans: dict[str, Any],
+    grids: Mapping[str, Mapping[str, Any]],
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
 
     from bayesfit.analysis.figures import CountsToPlot, projection_figures
     from bayesfit.binning import RectilinearBinning
-    from bayesfit.plots import plot_corner, plot_profile, plot_traces
+    from bayesfit.plots import plot_corner, plot_profile, plot_pvalue_scan, plot_traces
 
-    files = []
+    files = [folder.write_figure(f"{name}.png", figure) for name, figure in analysis.input_figures().items()]
     if isinstance(analysis.binning, RectilinearBinning):
         predictive = None
         if idata is not None and "posterior_predictive" in idata.groups():
@@ -184,9 +228,17 @@ def _write_figures(folder: ResultFolder, analysis: Any, best_fit: Any, idata: An
         for name, figure in projection_figures(analysis.binning, counts).items():
             files.append(folder.write_figure(f"{name}.png", figure))
     for parameter, scan in scans.items():
-        best = float(best_fit.x[analysis.objective.labels().index(parameter)])  # also "weights[2]"
+        best = float(scan.best_fit.x[analysis.objective.labels().index(parameter)])  # also "weights[2]"
         ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best)
         files.append(folder.write_figure(_profile_file(parameter), ax.figure))
+    if scans:
+        labels = {parameter: _scan_label(parameter, grids[parameter].get("fixed", {})) for parameter in scans}
+        ax = plot_pvalue_scan(
+            {labels[parameter]: scan.values for parameter, scan in scans.items()},
+            {labels[parameter]: scan.p_values() for parameter, scan in scans.items()},
+            xlabel="scanned value (Wilks)",
+        )
+        files.append(folder.write_figure("pvalue_scans.png", ax.figure))
     if idata is not None:
         names = [p.name for p in analysis.model.free_parameters]
         corner = plot_corner(idata, names)

@@ -1,7 +1,10 @@
 """The JSON schema of bayesfit analysis files, and validation with line numbers.
 
 An analysis file is YAML with fixed top-level keys: ``name``, ``binning``, ``data``,
-``simulation``, ``components``, ``parameters``, ``likelihood``, ``systematics``, ``inference``.
+``simulation``, ``components``, ``parameters``, ``likelihood``, ``systematics``, ``inference``;
+a cross-section analysis (ReMU's chain of flux, cross sections and response) replaces
+``binning``, ``data`` and ``simulation`` by ``cross_section``, and its components are
+``template`` s of that chain.
 Validation reports the first problem as an :class:`~bayesfit.errors.AnalysisFileError` naming the
 file, the line and the dotted key path.
 """
@@ -16,10 +19,13 @@ import jsonschema
 from bayesfit.analysis.source import LocatedDocument
 from bayesfit.errors import AnalysisFileError
 
-__all__ = ["ANALYSIS_SCHEMA", "LIKELIHOODS", "SAMPLERS", "validate_analysis"]
+__all__ = ["ANALYSIS_SCHEMA", "FLUX_TREATMENTS", "LIKELIHOODS", "SAMPLERS", "SOURCES", "STATISTICS", "validate_analysis"]
 
 LIKELIHOODS = ("poisson", "effective", "barlow-beeston-lite")
 SAMPLERS = ("pymc", "nutpie")
+STATISTICS = ("likelihood_ratio", "max_likelihood")
+SOURCES = ("toy", "remu")
+FLUX_TREATMENTS = ("universes", "nuisance")
 
 _number = {"type": "number"}
 _positive_int = {"type": "integer", "minimum": 1}
@@ -106,10 +112,27 @@ _spectra = {
     ),
 }
 
-COMPONENT_SCHEMA = _closed(
-    {"weight": _name, "scale": _name, "spectrum": _one_key(_spectra)},
-    ("weight",),
+COMPONENT_SCHEMA = {
+    "oneOf": [
+        # reweighted Monte Carlo: event weights, an optional scale and spectrum
+        _closed({"weight": _name, "scale": _name, "spectrum": _one_key(_spectra)}, ("weight",)),
+        # a template of a cross-section analysis, scaled by a parameter
+        _closed({"template": _name, "scale": _name}, ("template", "scale")),
+    ]
+}
+
+CROSS_SECTION_SCHEMA = _closed(
+    {
+        "source": {"type": "string", "enum": list(SOURCES)},
+        "seed": {"type": "integer", "minimum": 0},
+        "remu_dir": _name,
+        "years_simulated": {"type": "number", "exclusiveMinimum": 0},
+        "flux": {"type": "string", "enum": list(FLUX_TREATMENTS)},
+    },
+    ("source",),
 )
+
+_hypothesis = {"type": "object", "additionalProperties": _number}
 
 PARAMETER_SCHEMA = _closed(
     {
@@ -142,7 +165,7 @@ INFERENCE_SCHEMA = _closed(
         "profile": {
             "type": "object",
             "additionalProperties": _closed(
-                {"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}},
+                {"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}, "fixed": _hypothesis},
                 ("start", "stop"),
             ),
         },
@@ -151,10 +174,18 @@ INFERENCE_SCHEMA = _closed(
             "type": "object",
             "additionalProperties": _closed(
                 {
-                    "hypothesis": {"type": "object", "minProperties": 1, "additionalProperties": _number},
+                    "hypothesis": {**_hypothesis, "minProperties": 1},
                     "toys": {"type": "integer", "minimum": 0},
+                    "statistic": {"type": "string", "enum": list(STATISTICS)},
                 },
                 ("hypothesis",),
+            ),
+        },
+        "bayes_factors": {
+            "type": "object",
+            "additionalProperties": _closed(
+                {"numerator": _hypothesis, "denominator": _hypothesis, "draws": _positive_int, "chains": _positive_int},
+                ("numerator", "denominator"),
             ),
         },
     }
@@ -181,9 +212,13 @@ ANALYSIS_SCHEMA: dict[str, Any] = _closed(
         "likelihood": {"type": "string", "enum": list(LIKELIHOODS)},
         "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
         "inference": INFERENCE_SCHEMA,
+        "cross_section": CROSS_SECTION_SCHEMA,
     },
-    ("name", "binning", "data", "simulation", "components", "parameters"),
+    ("name", "components", "parameters"),
 )
+#: Keys that give the binned data and simulation, which a cross-section analysis takes from its source.
+EVENT_KEYS = ("binning", "data", "simulation")
+ANALYSIS_SCHEMA.update({"if": {"required": ["cross_section"]}, "else": {"required": list(EVENT_KEYS)}})
 
 
 def validate_analysis(document: LocatedDocument) -> None:
@@ -202,6 +237,7 @@ def validate_analysis(document: LocatedDocument) -> None:
     validator = jsonschema.Draft202012Validator(ANALYSIS_SCHEMA)
     errors = list(validator.iter_errors(document.data))
     if not errors:
+        _check_cross_section_keys(document)
         return
     error = min(errors, key=_error_rank)
     error = _deepest(error)
@@ -209,6 +245,18 @@ def validate_analysis(document: LocatedDocument) -> None:
     if error.validator == "additionalProperties":
         path += (_unexpected_keys(error)[0],)
     raise AnalysisFileError(f"{document.where(path) if path else document.origin}: {_explain(error, path)}")
+
+
+def _check_cross_section_keys(document: LocatedDocument) -> None:
+    """A cross-section analysis has no ``binning``, ``data`` or ``simulation`` of its own."""
+    if "cross_section" not in document.data:
+        return
+    for key in EVENT_KEYS:
+        if key in document.data:
+            raise AnalysisFileError(
+                f"{document.where((key,))}: a cross-section analysis takes {key} from cross_section.source; "
+                f"remove {key!r}"
+            )
 
 
 _PREFERENCE = {"additionalProperties": 0, "enum": 1, "required": 2, "oneOf": 9}

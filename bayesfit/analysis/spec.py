@@ -58,9 +58,13 @@ class ParameterSpec:
 class InferenceSettings:
     """Sampler and extra-inference settings, with the defaults of ``bayesfit run``.
 
-    ``profile`` maps a parameter to its scan grid (``start``, ``stop``, ``points``); ``toys`` sets
+    ``profile`` maps a parameter to its scan grid (``start``, ``stop``, ``points``) and optional
+    values ``fixed`` during the scan (a hypothesis, e.g. ``{model_B: 0.0}``); ``toys`` sets
     ``count`` and ``workers`` of toy studies; ``tests`` maps a test name to a ``hypothesis`` (values
-    of fixed parameters, e.g. ``{astro_beta: 0.0}``) and the number of ``toys`` for its p-value.
+    of fixed parameters, e.g. ``{astro_beta: 0.0}``), the number of ``toys`` for its p-value and
+    the ``statistic`` (``likelihood_ratio``, the default, or ReMU's ``max_likelihood``);
+    ``bayes_factors`` maps a name to two hypotheses, ``numerator`` and ``denominator`` (``{}`` is
+    the full model), whose evidences SMC estimates with ``draws`` particles in ``chains`` runs.
     """
 
     draws: int = 1000
@@ -72,21 +76,27 @@ class InferenceSettings:
     profile: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     toys: Mapping[str, int] = field(default_factory=dict)
     tests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    bayes_factors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """A validated analysis file with paths resolved and defaults filled in."""
+    """A validated analysis file with paths resolved and defaults filled in.
+
+    An analysis of reweighted simulation has ``binning``, ``data`` and ``simulation``; a
+    cross-section analysis has ``cross_section`` (its source, with ``remu_dir`` resolved) instead.
+    """
 
     name: str
-    binning: Mapping[str, Any]
-    data: EventSource
-    simulation: EventSource
+    binning: Mapping[str, Any] | None
+    data: EventSource | None
+    simulation: EventSource | None
     components: Mapping[str, Mapping[str, Any]]
     parameters: Mapping[str, ParameterSpec]
     likelihood: str = "poisson"
     systematics: str = "none"
     inference: InferenceSettings = InferenceSettings()
+    cross_section: Mapping[str, Any] | None = None
     document: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
     def where(self, *path: Hashable) -> str:
@@ -168,14 +178,18 @@ def _switch_event_source(data: dict[str, Any], key_path: tuple[str, ...]) -> Non
 def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]) -> AnalysisSpec:
     data = document.data
     settings = dict(data.get("inference", {}))
-    binning = dict(data["binning"])
+    binning = dict(data.get("binning", {}))
     if "path" in binning:
         binning["path"] = _resolve_path(binning["path"], folder, ("binning", "path") in overridden)
+    cross_section = dict(data["cross_section"]) if "cross_section" in data else None
+    if cross_section is not None and "remu_dir" in cross_section:
+        from_command_line = ("cross_section", "remu_dir") in overridden
+        cross_section["remu_dir"] = _resolve_path(cross_section["remu_dir"], folder, from_command_line)
     return AnalysisSpec(
         name=data["name"],
-        binning=binning,
-        data=_event_source(data["data"], "data", folder, overridden),
-        simulation=_event_source(data["simulation"], "simulation", folder, overridden),
+        binning=binning or None,
+        data=_event_source(data["data"], "data", folder, overridden) if "data" in data else None,
+        simulation=_event_source(data["simulation"], "simulation", folder, overridden) if "simulation" in data else None,
         components=data["components"],
         parameters={
             name: ParameterSpec(
@@ -190,6 +204,7 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
         likelihood=data.get("likelihood", "poisson"),
         systematics=data.get("systematics", {}).get("mode", "none"),
         inference=InferenceSettings(**settings),
+        cross_section=cross_section,
         document=document,
     )
 

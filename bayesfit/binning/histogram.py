@@ -15,7 +15,7 @@ from bayesfit.binning.product import ProductBinning
 from bayesfit.binning.rectilinear import RectilinearBinning
 from bayesfit.errors import BinningError
 
-__all__ = ["Histogram"]
+__all__ = ["Histogram", "finite_edges"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,13 +166,13 @@ class Histogram:
         if ax is None:
             _, ax = plt.subplots()
         if len(axes_1d) == 1:
-            edges = _finite_edges(axes_1d[0].edges)
+            edges = finite_edges(axes_1d[0].edges)
             centers = 0.5 * (edges[:-1] + edges[1:])
             ax.stairs(projected.sumw, edges, **style)
             ax.errorbar(centers, projected.sumw, yerr=np.sqrt(projected.sumw2), fmt="none", ecolor="black")
             ax.set_ylabel("sum of weights")
         else:
-            x_edges, y_edges = (_finite_edges(axis.edges) for axis in axes_1d)
+            x_edges, y_edges = (finite_edges(axis.edges) for axis in axes_1d)
             mesh = ax.pcolormesh(x_edges, y_edges, projected.view().T, **style)
             ax.figure.colorbar(mesh, ax=ax, label="sum of weights")
             ax.set_ylabel(axes_1d[1].variable)
@@ -205,7 +205,8 @@ def _all_axes(binning: Binning) -> list:
     )
 
 
-def _finite_edges(edges: np.ndarray) -> np.ndarray:
+def finite_edges(edges: np.ndarray) -> np.ndarray:
+    """Edges with infinite outer ones replaced by steps of the neighbouring bin width, for drawing."""
     edges = np.array(edges, dtype=np.float64)
     finite = np.flatnonzero(np.isfinite(edges))
     if len(finite) == 0:

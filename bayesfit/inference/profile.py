@@ -34,7 +34,7 @@ class ProfileScan(NamedTuple):
     converged:
         Whether each conditional fit converged, ``(n,)``.
     best_fit:
-        The unconditional fit the scan is relative to.
+        The fit the scan is relative to (unconditional, or under the values held fixed).
     """
 
     parameter: str
@@ -42,6 +42,10 @@ class ProfileScan(NamedTuple):
     twice_delta_nll: np.ndarray
     converged: np.ndarray
     best_fit: FitResult
+
+    def p_values(self) -> np.ndarray:
+        """Wilks p-value of each scanned value, ``chi2.sf(-2 Delta ln L, 1)``, ``(n,)``."""
+        return stats.chi2.sf(np.maximum(self.twice_delta_nll, 0.0), 1)
 
     def interval(self, level: float = 0.682689) -> tuple[float, float]:
         """Lower and upper end of the profile-likelihood interval at ``level`` (Wilks, 1 dof).
@@ -74,6 +78,7 @@ def profile_likelihood(
     *,
     best_fit: FitResult | None = None,
     observed: Any | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> ProfileScan:
     """Scan ``-2 Delta ln L`` of one scalar entry over ``values``, re-fitting all others.
 
@@ -90,13 +95,20 @@ def profile_likelihood(
         The unconditional fit, if already done.
     observed:
         Counts to use instead of the model's.
+    fixed:
+        Other entries held at these values throughout (a hypothesis, e.g. ``{"model_B": 0.0}``);
+        ``-2 Delta ln L`` is then relative to the best fit under that hypothesis, which
+        ``best_fit`` must be if given.
     """
     objective = _objective(model)
     _check_entry(objective, parameter)
+    fixed = dict(fixed or {})
+    if parameter in fixed:
+        raise InferenceError(f"cannot profile {parameter!r} while holding it fixed at {fixed[parameter]:g}")
     values = np.unique(np.asarray(values, dtype=float))
     if best_fit is None:
-        best_fit = fit(objective, observed=observed)
-    nll, converged = _scan_line(objective, {}, parameter, values, best_fit, observed)
+        best_fit = fit(objective, observed=observed, fixed=fixed)
+    nll, converged = _scan_line(objective, fixed, parameter, values, best_fit, observed)
     return ProfileScan(parameter, values, 2.0 * (nll - best_fit.nll), converged, best_fit)
 
 

@@ -5,7 +5,7 @@
   :class:`CompressedReweightedMCPredictor`) with :mod:`~bayesfit.predictors.spectra`,
   :class:`ResponseMatrix` (from events or ReMU's ``.npz``);
 - combination: :class:`ConcatenatedPredictor`, :class:`SumPredictor`, :func:`compose`,
-  :class:`FixedParameters`, :class:`RenamedParameters`, and exact :func:`linearise`;
+  :class:`FixedParameters`, :class:`RenamedParameters`, :class:`SplitParameter`, and exact :func:`linearise`;
 - systematics: :class:`InterpolatedShifts` (+-1 sigma variations driven by nuisance parameters).
 """
 
@@ -19,6 +19,7 @@ from bayesfit.predictors.compose import (  # noqa: E402
     ConcatenatedPredictor,
     FixedParameters,
     RenamedParameters,
+    SplitParameter,
     SumPredictor,
     compose,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "RenamedParameters",
     "ResponseMatrix",
     "ReweightedMCPredictor",
+    "SplitParameter",
     "Spectrum",
     "SumPredictor",
     "TemplatePredictor",

@@ -1,4 +1,4 @@
-"""Composition of predictors: concatenate, sum, chain, fix and rename parameters.
+"""Composition of predictors: concatenate, sum, chain, fix, rename and split parameters.
 
 Parameters are matched by name: two predictors that declare a parameter of the same name share it
 (the declarations must agree in shape and support); :class:`RenamedParameters` keeps them apart.
@@ -38,6 +38,7 @@ __all__ = [
     "ComposedPredictor",
     "FixedParameters",
     "RenamedParameters",
+    "SplitParameter",
     "compose",
 ]
 
@@ -371,3 +372,63 @@ class RenamedParameters(Predictor):
 
     def expected_per_variation(self, params: Mapping[str, TensorLike]) -> pt.TensorVariable:
         return self.predictor.expected_per_variation(self._original(params))
+
+
+class SplitParameter(Predictor):
+    """``predictor`` with its vector parameter ``parameter`` replaced by one scalar per entry.
+
+    E.g. the template weights ``weights`` ``(T,)`` of a template fit become the scalars
+    ``noise``, ``background``, ``model_A``, ``model_B``: each can get its own prior, be fixed
+    (a hypothesis) or be profiled by name. The scalars inherit the vector's support and default.
+
+    Parameters
+    ----------
+    predictor:
+        A predictor with a parameter ``parameter`` of shape ``(T,)``.
+    names:
+        ``T`` new parameter names, in the order of the vector's entries; they must not clash
+        with the predictor's other parameters.
+    """
+
+    def __init__(
+        self, predictor: Predictor, parameter: str, names: Sequence[str], *, name: str | None = None
+    ) -> None:
+        self.name = name or predictor.name
+        self.predictor = predictor
+        vector = predictor.parameter(parameter)
+        names = [str(entry) for entry in names]
+        if len(vector.shape) != 1 or vector.shape[0] != len(names):
+            raise PredictorError(
+                f"{self.name}: cannot split parameter {parameter!r} of shape {vector.shape} into "
+                f"{len(names)} scalars {names}"
+            )
+        others = [p.name for p in predictor.parameters if p.name != parameter]
+        clash = sorted(set(names) & set(others))
+        if clash or len(set(names)) != len(names):
+            raise PredictorError(
+                f"{self.name}: the names {names} for the entries of {parameter!r} repeat or clash with "
+                f"the parameters {others}"
+            )
+        self.split = vector.name
+        self.entry_names = tuple(names)
+        defaults = vector.default_value()
+        entries = [
+            Parameter(entry, (), lower=vector.lower, upper=vector.upper, default=float(defaults[index]))
+            for index, entry in enumerate(names)
+        ]
+        position = predictor.parameter_names.index(parameter)
+        self.parameters = (*predictor.parameters[:position], *entries, *predictor.parameters[position + 1 :])
+        self.n_out = predictor.n_out
+        self.variation_weights = predictor.variation_weights
+
+    def _original(self, params: Mapping[str, TensorLike], axis: int) -> dict[str, TensorLike]:
+        original = {key: value for key, value in params.items() if key not in self.entry_names}
+        entries = [pt.as_tensor_variable(params[entry]) for entry in self.entry_names]
+        original[self.split] = pt.stack(entries, axis=axis)
+        return original
+
+    def expected(self, params: Mapping[str, TensorLike]) -> pt.TensorVariable:
+        return self.predictor.expected(self._original(params, axis=0))
+
+    def expected_per_variation(self, params: Mapping[str, TensorLike]) -> pt.TensorVariable:
+        return self.predictor.expected_per_variation(self._original(params, axis=1))

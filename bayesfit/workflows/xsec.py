@@ -23,8 +23,8 @@ Inputs come from the toy experiment (:func:`toy_inputs`) or from ReMU's files
 data); :func:`build_chain` makes the predictors, :func:`template_model` the
 :class:`~bayesfit.model.BinnedModel` of any subset of the templates, with the universes
 marginalised (``flux="universes"``) or with a continuous flux nuisance, a multivariate normal
-from the throws (``flux="nuisance"``). :func:`build_xsec_model` does all of it from plain
-options (for analysis files).
+from the throws (``flux="nuisance"``). :func:`load_inputs` picks the source by name (for
+analysis files).
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ __all__ = [
     "build_chain",
     "select_templates",
     "flux_template_predictor",
+    "template_predictor",
     "template_model",
-    "build_xsec_model",
+    "load_inputs",
 ]
 
 TEMPLATE_NAMES: tuple[str, ...] = ("noise", "background", "model_A", "model_B")
@@ -487,6 +488,23 @@ def flux_template_predictor(
 
 
 # ---------------------------------------------------------------------------- models
+def template_predictor(
+    inputs: XsecInputs, chain: XsecChain, *, templates: Sequence[str] = TEMPLATE_NAMES, flux: str = "universes"
+) -> tuple[Predictor, dict[str, ThrowNuisance] | None]:
+    """The predictor of the template weights and the throws its flux parameter needs, if any.
+
+    ``flux="universes"``: the linearised chain restricted to ``templates``, ``K`` paired flux
+    throws and detector universes, no throws; ``flux="nuisance"``: the weights and a continuous
+    flux (:func:`flux_template_predictor`) with the throws' multivariate normal as its prior.
+    """
+    if flux not in FLUX_MODES:
+        raise ModelError(f"unknown flux treatment {flux!r}; valid: {list(FLUX_MODES)}")
+    if flux == "universes":
+        return select_templates(chain.linearised, templates), None
+    predictor = flux_template_predictor(inputs, chain.templates, templates)
+    return predictor, {"flux": ThrowNuisance(inputs.flux_throws, weights=inputs.response.weights)}
+
+
 def template_model(
     inputs: XsecInputs,
     chain: XsecChain,
@@ -504,41 +522,30 @@ def template_model(
     only the detector universes are marginalised. ``priors`` default to flat (ML fits); the
     weights are called ``"weights"`` (one per template, labelled by name).
     """
-    if flux not in FLUX_MODES:
-        raise ModelError(f"unknown flux treatment {flux!r}; valid: {list(FLUX_MODES)}")
     counts = inputs.observed if observed is None else observed
-    if flux == "universes":
-        predictor: Predictor = select_templates(chain.linearised, templates)
-        throws = None
-    else:
-        predictor = flux_template_predictor(inputs, chain.templates, templates)
-        throws = {"flux": ThrowNuisance(inputs.flux_throws, weights=inputs.response.weights)}
+    predictor, throws = template_predictor(inputs, chain, templates=templates, flux=flux)
     return BinnedModel(
         predictor, counts, priors=priors, systematics="marginalise", throws=throws,
         allow_noninteger=allow_noninteger,
     )
 
 
-def build_xsec_model(
+def load_inputs(
     source: str = "toy",
     *,
-    remu_dir: str | Path | None = None,
     seed: int = 20190601,
-    templates: Sequence[str] = TEMPLATE_NAMES,
-    flux: str = "universes",
-    priors: Mapping[str, Any] | None = None,
-) -> BinnedModel:
-    """The whole chain from plain options (the entry point of an analysis-file section).
+    remu_dir: str | Path | None = None,
+    years_simulated: float = 100.0,
+) -> XsecInputs:
+    """Inputs by name (the entry point of analysis files' ``cross_section`` section).
 
-    ``source``: ``"toy"`` (simulated with ``seed``) or ``"remu"`` (files in ``remu_dir``, flux
-    throws sampled with ``seed``); see :func:`template_model` for the rest.
+    ``source``: ``"toy"`` (the toy experiment simulated with ``seed``, ``years_simulated`` years of
+    simulation) or ``"remu"`` (ReMU's example files in ``remu_dir``, flux throws sampled with ``seed``).
     """
     if source == "toy":
-        inputs = toy_inputs(seed)
-    elif source == "remu":
+        return toy_inputs(seed, years_simulated=years_simulated)
+    if source == "remu":
         if remu_dir is None:
-            raise AnalysisFileError("source 'remu' needs remu_dir, the folder of ReMU's examples")
-        inputs = remu_inputs(remu_dir, flux_seed=seed)
-    else:
-        raise AnalysisFileError(f"unknown xsec source {source!r}; valid: ['toy', 'remu']")
-    return template_model(inputs, build_chain(inputs), templates=templates, flux=flux, priors=priors)
+            raise ModelError("source 'remu' needs remu_dir, the folder of ReMU's examples (with 00/, 01/, 05/)")
+        return remu_inputs(remu_dir, flux_seed=seed)
+    raise ModelError(f"unknown cross-section source {source!r}; valid: ['toy', 'remu']")
