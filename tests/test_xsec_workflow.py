@@ -133,7 +133,6 @@ def test_remu_reference_inputs_reproduce_remus_fit() -> None:
     assert result.nll == pytest.approx(27.15, abs=0.1)  # flux throws are random in ReMU and here
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("truth, favoured", [("model_A", "A"), ("model_B", "B")])
 def test_bayes_factor_prefers_the_generating_model(
     inputs: xsec.XsecInputs, chain: xsec.XsecChain, truth: str, favoured: str
