@@ -139,3 +139,16 @@ def test_the_file_runs_on_remus_files() -> None:
     assert result.values["noise"] * remu.inputs.noise_events == pytest.approx(239.8, rel=0.03)
     np.testing.assert_allclose([result.values[name] for name in SCALES[1:]], [0.398, 0.0, 1.082], atol=0.03)
     assert result.nll == pytest.approx(27.15, abs=0.1)  # flux throws are random in ReMU and here
+
+
+def test_flux_nuisance_file_gives_components_at_the_throw_components() -> None:
+    nuisance = Analysis.from_file(MODELS / "xsec_flux.yaml", [*SMALL, "cross_section.flux=nuisance"])
+    assert [p.name for p in nuisance.model.free_parameters] == [*SCALES, "flux_throw"]
+    point = {**dict(zip(SCALES, (0.9, 1.1, 0.3, 0.8))), "flux_throw": np.linspace(-1, 1, 8)}
+    flux = nuisance.throws["flux"].mean + nuisance.throws["flux"].loadings @ point["flux_throw"]
+    linearised = nuisance.chain.linearised
+    weights = linearised.variation_weights / linearised.variation_weights.sum()
+    reference = xsec.flux_template_predictor(nuisance.inputs, nuisance.chain.templates).evaluate(
+        weights=[0.9, 1.1, 0.3, 0.8], flux=flux
+    )
+    np.testing.assert_allclose(sum(nuisance.component_expected(point).values()), weights @ reference, rtol=1e-12)

@@ -485,8 +485,12 @@ class CrossSectionAnalysis(Analysis):
         return templates
 
     def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Each template alone (the other scales set to 0), averaged over the universes."""
-        point = {**self._fixed_values(), **values}
+        """Each template alone (the other scales set to 0), averaged over the universes.
+
+        ``values`` are a point of the model's free variables (e.g. a fit's ``values``; a flux
+        nuisance is given by its throw components).
+        """
+        point = {**self._fixed_values(), **self.model.predictor_values(values)}
         point = {name: point[name] for name in self._unfixed_predictor.parameter_names}
         weights = self._unfixed_predictor.variation_weights / self._unfixed_predictor.variation_weights.sum()
         scales = {name: self.spec.components[name]["scale"] for name in self.spec.components}
