@@ -325,8 +325,10 @@ class BinnedModel:
         """
         expected = self.predictor.expected(predictor_values)
         if expected_floor is not None:
-            has_data = pt.gt(pt.as_tensor_variable(observed), 0)
-            expected = pt.switch(has_data, pt.maximum(expected, expected_floor), expected)
+            # pt.maximum with a per-bin floor, not pt.switch: PyTensor 2.38 miscompiles the gradient
+            # of the switch form after fusion (wrong astro_gamma gradient of compressed predictors).
+            floor = expected_floor * pt.gt(pt.as_tensor_variable(observed), 0)
+            expected = pt.maximum(expected, floor)
         sumw2 = self.predictor.expected_sumw2(predictor_values) if self.sumw2_needed else None
         likelihood = self.likelihood
         if likelihood == "barlow-beeston-sampled" and profile_scales:

@@ -1,28 +1,165 @@
-"""bayesfit vs pyhf (numpy backend) on the ATLAS top-pair workspace: ML fit and asymptotic CLs.
+"""bayesfit vs pyhf (numpy backend) on HistFactory workspaces: ML fit and asymptotic CLs.
 
-Run with ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_histfactory.py [workspace.json]``.
-bayesfit's one-off model construction and PyTensor compilation are reported separately from the
-fit and CLs times (a warm compile cache makes them about a second). Both tools report ``-2 log L``
-at their own best fit, and pyhf's ``-2 log L`` is also evaluated at bayesfit's best fit, so that a
-difference in minima is attributed to the optimiser, not the likelihood.
+Run with ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_histfactory.py [workspace.json]``; the
+harness (``run.py``) runs :func:`histfactory_fit` and :func:`histfactory_cls` on the workspaces
+of :data:`WORKSPACES`, keyed by their number of bins.
+
+bayesfit's one-off model construction and PyTensor compilation (the first fit, the first CLs)
+are reported separately from the fit and CLs times. Both tools report ``-2 log L`` at their own
+best fit, and pyhf's ``-2 log L`` is also evaluated at bayesfit's best fit, so that a difference
+in minima is attributed to the optimiser, not the likelihood.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from bench_common import Row, SkipCase, interleaved_medians
 
-DEFAULT_WORKSPACE = Path("/work/shared/reference/pyhf/atlas-ttbar-ljets-xsec-inclusive-pruned.json")
+REFERENCE = Path("/work/shared/reference/pyhf")
+DEFAULT_WORKSPACE = REFERENCE / "atlas-ttbar-ljets-xsec-inclusive-pruned.json"
+
+#: Workspaces of the harness by number of bins, with the POI value tested by CLs: the counting
+#: experiment at its nominal signal, the ATLAS cross section about 1.5 sigma above its best fit.
+WORKSPACES = {
+    3: (REFERENCE / "sr-ee-mm-em-counting.json", 1.0),
+    37: (DEFAULT_WORKSPACE, 1.06),
+}
+
+#: A pyhf call slower than this (s) is timed once instead of repeated.
+SLOW_CALL = 1.0
 
 
-def _timed(function, *args, **kwargs):
+def _timed(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def _pyhf():
+    try:
+        import pyhf
+    except ImportError:
+        raise SkipCase("pyhf is not installed (pip install pyhf): no reference to compare with") from None
+    pyhf.set_backend("numpy")
+    return pyhf
+
+
+def _median_seconds(function: Callable[[], Any], first_seconds: float) -> tuple[float, str]:
+    """Median time of repeated calls, or the first call's time if that was slow."""
+    if first_seconds > SLOW_CALL:
+        return first_seconds, "one run"
+    return interleaved_medians([function], min_repeats=3, budget=1.0, warmup=False)[0], "median"
+
+
+class Setup:
+    """A workspace loaded by both tools, bayesfit's model compiled by a first fit."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        from bayesfit.histfactory import HistFactoryModel
+        from bayesfit.histfactory.fit import fit
+
+        pyhf = _pyhf()
+        self.model, self.build_seconds = _timed(HistFactoryModel, spec)
+        _, self.compile_seconds = _timed(fit, self.model)  # compiles the likelihood, gradient and Hessian
+        workspace = pyhf.Workspace(spec)
+        self.theirs = workspace.model()
+        self.data = workspace.data(self.theirs)
+
+    def in_pyhf_order(self, values: np.ndarray) -> np.ndarray:
+        """bayesfit's parameter vector reordered into pyhf's."""
+        result = np.zeros(self.theirs.config.npars)
+        for parameter in self.model.parameter_sets:
+            result[self.theirs.config.par_slice(parameter.name)] = values[parameter.slice]
+        return result
+
+
+def measure_fit(setup: Setup) -> dict[str, Any]:
+    """ML fit of both tools: times, ``-2 log L`` at both optima, POI values."""
+    from bayesfit.histfactory.fit import fit
+
+    pyhf = _pyhf()
+    ours, _ = _timed(fit, setup.model)
+    ours_seconds = interleaved_medians([lambda: fit(setup.model)], min_repeats=3, budget=1.0, warmup=False)[0]
+    fit_theirs = lambda: pyhf.infer.mle.fit(setup.data, setup.theirs, return_fitted_val=True)  # noqa: E731
+    (their_values, their_twice_nll), first = _timed(fit_theirs)
+    their_seconds, how = _median_seconds(fit_theirs, first)
+    pyhf_at_ours = -2.0 * float(setup.theirs.logpdf(setup.in_pyhf_order(ours.values), setup.data)[0])
+    return {"ours": ours, "ours_seconds": ours_seconds, "their_seconds": their_seconds, "pyhf_timing": how,
+            "their_twice_nll": float(their_twice_nll), "pyhf_at_ours": pyhf_at_ours,
+            "their_poi": float(their_values[setup.theirs.config.poi_index])}
+
+
+def measure_cls(setup: Setup, poi: float) -> dict[str, Any]:
+    """Asymptotic q~ CLs at ``poi`` with the expected band: times and values of both tools."""
+    from bayesfit.histfactory.fit import hypotest
+
+    pyhf = _pyhf()
+    ours, first_cls_seconds = _timed(hypotest, setup.model, poi)  # compiles what the Asimov fits need
+    ours_seconds = interleaved_medians([lambda: hypotest(setup.model, poi)], min_repeats=3, budget=1.0,
+                                       warmup=False)[0]
+    cls_theirs = lambda: pyhf.infer.hypotest(  # noqa: E731
+        poi, setup.data, setup.theirs, test_stat="qtilde", return_expected_set=True)
+    (their_cls, their_expected), first = _timed(cls_theirs)
+    their_seconds, how = _median_seconds(cls_theirs, first)
+    return {"ours": ours, "ours_seconds": ours_seconds, "first_cls_seconds": first_cls_seconds,
+            "their_seconds": their_seconds, "pyhf_timing": how, "their_cls": float(their_cls),
+            "their_expected": np.ravel(their_expected).astype(float)}
+
+
+@functools.cache
+def _setup(n_bins: int) -> tuple[Setup, float, str]:
+    """The workspace with ``n_bins`` bins (built once for the fit and the CLs case), its POI, its name."""
+    if n_bins not in WORKSPACES:
+        raise ValueError(f"no workspace with {n_bins} bins; known: {sorted(WORKSPACES)}")
+    path, poi = WORKSPACES[n_bins]
+    return Setup(json.loads(path.read_text())), poi, path.name
+
+
+def histfactory_fit(sizes: Sequence[int]) -> list[Row]:
+    """ML fit, bayesfit vs pyhf (numpy backend + scipy), per workspace (keyed by bins)."""
+    rows = []
+    for n_bins in sizes:
+        setup, _, name = _setup(n_bins)
+        result = measure_fit(setup)
+        ours = result["ours"]
+        note = (f"{name}: {setup.model.n_parameters} parameters; bayesfit build {setup.build_seconds:.2f} s, "
+                f"first fit incl. compile {setup.compile_seconds:.1f} s; pyhf: {result['pyhf_timing']}")
+        extra = {"twice_nll_bayesfit": ours.twice_nll, "twice_nll_pyhf": result["their_twice_nll"],
+                 "pyhf_twice_nll_at_bayesfit_optimum": result["pyhf_at_ours"],
+                 "poi_bayesfit": ours.poi, "poi_pyhf": result["their_poi"], "poi_error_bayesfit": ours.poi_error}
+        difference = abs(ours.twice_nll - result["pyhf_at_ours"]) / abs(result["pyhf_at_ours"])
+        rows.append(Row("histfactory_fit", n_bins, "bayesfit histfactory fit", result["ours_seconds"],
+                        "pyhf.infer.mle.fit (numpy)", result["their_seconds"], difference, note, extra))
+    return rows
+
+
+def histfactory_cls(sizes: Sequence[int]) -> list[Row]:
+    """Asymptotic CLs (q~) with expected band, bayesfit vs pyhf, per workspace (keyed by bins).
+
+    ``max rel diff`` is left empty: CLs values are compared in the note (``extra``), since pyhf's
+    own fits may stop short of the minimum on large workspaces.
+    """
+    rows = []
+    for n_bins in sizes:
+        setup, poi, name = _setup(n_bins)
+        result = measure_cls(setup, poi)
+        ours = result["ours"]
+        extra = {"cls_bayesfit": ours.cls, "cls_pyhf": result["their_cls"],
+                 "cls_expected_median_bayesfit": float(ours.cls_expected[2]),
+                 "cls_expected_median_pyhf": float(result["their_expected"][2])}
+        note = (f"{name}, POI {poi:g}; bayesfit first CLs incl. compile {result['first_cls_seconds']:.1f} s; "
+                f"pyhf: {result['pyhf_timing']}")
+        rows.append(Row("histfactory_cls", n_bins, "bayesfit hypotest (q~, asymptotic)", result["ours_seconds"],
+                        "pyhf.infer.hypotest (numpy)", result["their_seconds"], None, note, extra))
+    return rows
 
 
 def main() -> None:
@@ -31,49 +168,31 @@ def main() -> None:
     parser.add_argument("--poi", type=float, default=1.0, help="POI value tested by CLs")
     parser.add_argument("--skip-pyhf-cls", action="store_true", help="pyhf's CLs takes minutes")
     args = parser.parse_args()
-    spec = json.loads(args.workspace.read_text())
-
-    from bayesfit.histfactory import HistFactoryModel
-    from bayesfit.histfactory.fit import fit, hypotest
-
-    model, build_time = _timed(HistFactoryModel, spec)
-    _, compile_time = _timed(fit, model)  # first fit compiles the likelihood, gradient and Hessian
-    ours, fit_time = _timed(fit, model)
-    ours_cls, cls_time = _timed(hypotest, model, args.poi)
-
-    import pyhf
-
-    pyhf.set_backend("numpy")
-    workspace = pyhf.Workspace(spec)
-    theirs = workspace.model()
-    data = workspace.data(theirs)
-    (their_values, their_twice_nll), their_fit_time = _timed(
-        pyhf.infer.mle.fit, data, theirs, return_fitted_val=True
-    )
-    ours_in_pyhf = np.zeros(theirs.config.npars)
-    for parameter in model.parameter_sets:
-        ours_in_pyhf[theirs.config.par_slice(parameter.name)] = ours.values[parameter.slice]
-    pyhf_at_ours = -2.0 * float(theirs.logpdf(ours_in_pyhf, data)[0])
-
-    poi = theirs.config.poi_index
-    print(f"workspace: {args.workspace.name}: {model.n_bins} bins, {model.n_parameters} parameters")
-    print(f"bayesfit model build {build_time:.2f} s, first fit incl. compilation {compile_time:.2f} s")
+    setup = Setup(json.loads(args.workspace.read_text()))
+    fitted = measure_fit(setup)
+    ours = fitted["ours"]
+    print(f"workspace: {args.workspace.name}: {setup.model.n_bins} bins, {setup.model.n_parameters} parameters")
+    print(f"bayesfit model build {setup.build_seconds:.2f} s, "
+          f"first fit incl. compilation {setup.compile_seconds:.2f} s")
     print(f"{'':24s}{'bayesfit':>16s}{'pyhf':>16s}")
-    print(f"{'ML fit time [s]':24s}{fit_time:16.3f}{their_fit_time:16.3f}   speed-up {their_fit_time / fit_time:.0f}x")
-    print(f"{'POI':24s}{ours.poi:16.6f}{float(their_values[poi]):16.6f}")
-    print(f"{'-2 log L at best fit':24s}{ours.twice_nll:16.6f}{float(their_twice_nll):16.6f}")
-    print(f"{'pyhf -2 log L at ours':24s}{pyhf_at_ours:16.6f}")
+    print(f"{'ML fit time [s]':24s}{fitted['ours_seconds']:16.3f}{fitted['their_seconds']:16.3f}   "
+          f"speed-up {fitted['their_seconds'] / fitted['ours_seconds']:.0f}x")
+    print(f"{'POI':24s}{ours.poi:16.6f}{fitted['their_poi']:16.6f}")
+    print(f"{'-2 log L at best fit':24s}{ours.twice_nll:16.6f}{fitted['their_twice_nll']:16.6f}")
+    print(f"{'pyhf -2 log L at ours':24s}{fitted['pyhf_at_ours']:16.6f}")
     print(f"{'POI error (Hessian)':24s}{ours.poi_error:16.6f}")
     if args.skip_pyhf_cls:
+        from bayesfit.histfactory.fit import hypotest
+
+        ours_cls, cls_time = _timed(hypotest, setup.model, args.poi)
         print(f"CLs({args.poi:g}) bayesfit {ours_cls.cls:.6f} in {cls_time:.2f} s; expected {ours_cls.cls_expected}")
         return
-    (their_cls, their_expected), their_cls_time = _timed(
-        pyhf.infer.hypotest, args.poi, data, theirs, test_stat="qtilde", return_expected_set=True
-    )
-    print(f"{'CLs time [s]':24s}{cls_time:16.3f}{their_cls_time:16.3f}   speed-up {their_cls_time / cls_time:.0f}x")
-    print(f"{'CLs observed':24s}{ours_cls.cls:16.6f}{float(their_cls):16.6f}")
-    for sigma, a, b in zip((-2, -1, 0, 1, 2), ours_cls.cls_expected, np.ravel(their_expected)):
-        print(f"{f'CLs expected {sigma:+d} sigma':24s}{a:16.6f}{float(b):16.6f}")
+    cls = measure_cls(setup, args.poi)
+    print(f"{'CLs time [s]':24s}{cls['ours_seconds']:16.3f}{cls['their_seconds']:16.3f}   "
+          f"speed-up {cls['their_seconds'] / cls['ours_seconds']:.0f}x")
+    print(f"{'CLs observed':24s}{cls['ours'].cls:16.6f}{cls['their_cls']:16.6f}")
+    for sigma, a, b in zip((-2, -1, 0, 1, 2), cls["ours"].cls_expected, cls["their_expected"]):
+        print(f"{f'CLs expected {sigma:+d} sigma':24s}{a:16.6f}{b:16.6f}")
 
 
 if __name__ == "__main__":

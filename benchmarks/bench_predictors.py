@@ -83,24 +83,58 @@ def bayesfit_reweight(events: dict[str, np.ndarray], bin_index: np.ndarray, data
 
 
 def numpy_reweight(
-    events: dict[str, np.ndarray], bin_index: np.ndarray, data: np.ndarray, n_bins: int = N_BINS
+    events: dict[str, np.ndarray], bin_index: np.ndarray, data: np.ndarray, n_bins: int = N_BINS,
+    *, gradient: bool = True,
 ):
-    """Ideal numpy: one bincount of the reweighted weights, Poisson sum, analytic gradient."""
+    """Ideal numpy: one bincount of the reweighted weights, Poisson sum, analytic gradient.
+
+    Returns ``f(atmo_norm, astro_norm, gamma)`` giving ``(ln L, d/d atmo_norm, d/d astro_norm,
+    d/d gamma)``, or only ``ln L`` (``gradient=False``, for finite-difference minimisers). Bins
+    that no simulated event reaches (``mu = 0``) must have ``data = 0`` there and add nothing.
+    """
     inside = bin_index >= 0
     index = bin_index[inside]
     atmo, astro = events["atmoWeight"][inside], events["astroWeight"][inside]
     log_ratio = np.log(events["primaryEnergy"][inside] / 1e5)
     constant = special.gammaln(data + 1).sum()
+    reachable = np.bincount(index, minlength=n_bins) > 0
+    all_reachable = bool(reachable.all())
+    observed = data if all_reachable else data[reachable]
 
     def logp_and_grad(atmo_norm: float, astro_norm: float, gamma: float):
         astro_factor = astro * np.exp(-(gamma - 2.5) * log_ratio)
         mu = np.bincount(index, atmo_norm * atmo + astro_norm * astro_factor, minlength=n_bins)
-        logp = np.sum(data * np.log(mu) - mu) - constant
-        residual = (data / mu - 1.0)[index]
+        observed_mu = mu if all_reachable else mu[reachable]
+        logp = np.sum(observed * np.log(observed_mu) - observed_mu) - constant
+        if not gradient:
+            return logp
+        ratio = data / mu if all_reachable else np.divide(data, mu, out=np.zeros(n_bins), where=reachable)
+        residual = (ratio - 1.0)[index]
         astro_term = residual @ astro_factor
         return logp, residual @ atmo, astro_term, -astro_norm * (residual * log_ratio) @ astro_factor
 
     return logp_and_grad
+
+
+def seed_mask_logp(events: dict[str, np.ndarray], bin_index: np.ndarray, counts: np.ndarray, n_bins: int):
+    """The seed notebook's way: one boolean mask per bin, value only; ``f(atmo, astro, gamma) -> ln L``.
+
+    As in the notebook, bins with neither data nor simulated events add 0.
+    """
+    masks = [bin_index == b for b in range(n_bins)]
+    energy, atmo, astro = events["primaryEnergy"], events["atmoWeight"], events["astroWeight"]
+    constant = special.loggamma(counts + 1)
+    empty = counts == 0
+
+    def logp(atmo_norm: float, astro_norm: float, gamma: float) -> float:
+        weights = atmo * atmo_norm + astro * astro_norm * pow(energy / 1e5, -(gamma - 2.5))
+        expected = np.array([np.sum(weights[mask]) for mask in masks])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = counts * np.log(expected) - expected - constant
+        terms[empty & (expected == 0)] = 0.0
+        return float(np.sum(terms))
+
+    return logp
 
 
 def bench_reweight(n_events: int, rng: np.random.Generator) -> tuple[float, float, float]:

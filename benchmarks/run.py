@@ -5,11 +5,14 @@ Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/run.py [--quick | --tiny] [--cas
 Writes ``RESULTS.md`` (markdown tables, with CPU count and library versions) and ``results.json``
 into ``--out`` (default: this folder). Times are medians of repeated calls, the functions of a
 row called in turn so that all see the same load of the shared machine; ratios are ours /
-reference. ``--quick`` finishes in under 3 minutes; ``--tiny`` (seconds) only checks that every
-case still runs.
+reference. ``--quick`` finishes in under 3 minutes (with a warm PyTensor compile cache);
+``--tiny`` only checks that every case still runs.
 
 A case is a function ``(sizes) -> list[Row]`` registered with :func:`case`, with its sizes for
-the three modes. Add fits, sampler ESS/s, toys, ... the same way.
+the three modes; the larger cases live in the sibling modules ``bench_*.py`` (fits, cross-section
+chain, NUTS, toys, HistFactory). A case that cannot run here (e.g. pyhf missing) raises
+:class:`~bench_common.SkipCase`: it is listed as skipped, with the reason, in both output files.
+``PROFILES.md`` (written by ``profile_hot_paths.py``), if present, is appended to ``RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -29,26 +32,16 @@ import numpy as np
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # sibling benchmark modules (bench_fill, bench_predictors)
+sys.path.insert(0, str(HERE))  # sibling benchmark modules (bench_*.py)
+
+import bench_fits  # noqa: E402
+import bench_histfactory  # noqa: E402
+import bench_numba  # noqa: E402
+import bench_sampling  # noqa: E402
+import bench_xsec  # noqa: E402
+from bench_common import Row, SkipCase, interleaved_medians, relative_difference  # noqa: E402
+
 MODES = ("tiny", "quick", "full")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One measurement: ``ours`` against ``reference`` at one size (seconds per call)."""
-
-    case: str
-    size: int
-    ours: str
-    ours_seconds: float
-    reference: str
-    reference_seconds: float
-    max_relative_difference: float | None = None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.ours_seconds / self.reference_seconds
 
 
 @dataclass(frozen=True)
@@ -63,40 +56,13 @@ REGISTRY: dict[str, Case] = {}
 
 
 def case(name: str, title: str, *, tiny: tuple[int, ...], quick: tuple[int, ...], full: tuple[int, ...]):
-    """Register a benchmark case and its sizes per mode."""
+    """Register a benchmark case and its sizes per mode (no sizes: not run in that mode)."""
 
     def register(function: Callable[[Sequence[int]], list[Row]]):
         REGISTRY[name] = Case(name, title, function, {"tiny": tiny, "quick": quick, "full": full})
         return function
 
     return register
-
-
-def interleaved_medians(
-    functions: Sequence[Callable[[], object]], *, min_repeats: int = 5, budget: float = 1.5
-) -> list[float]:
-    """Median wall time (s) of each function, called in turn: at least ``min_repeats`` rounds,
-    more while the ``budget`` (s) lasts (at most 1000)."""
-    for function in functions:
-        function()  # warm-up
-    times: list[list[float]] = []
-    start = time.perf_counter()
-    while len(times) < min_repeats or (time.perf_counter() - start < budget and len(times) < 1000):
-        round_times = []
-        for function in functions:
-            tick = time.perf_counter()
-            function()
-            round_times.append(time.perf_counter() - tick)
-        times.append(round_times)
-    return [float(t) for t in np.median(np.array(times), axis=0)]
-
-
-def relative_difference(ours: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
-    """Largest difference, relative to the largest reference entry, over matching outputs."""
-    return max(
-        float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
-        for a, b in zip(ours, reference)
-    )
 
 
 # ---------------------------------------------------------------------------- HESE-like models
@@ -146,25 +112,10 @@ def hese_predictors(events, bin_index, n_bins):
     return exact, compressed
 
 
-def seed_mask_logp(events, bin_index, counts, n_bins):
-    """The seed notebook's way: one boolean mask per bin, value only."""
-    from scipy import special
-
-    masks = [bin_index == b for b in range(n_bins)]
-    energy, atmo, astro = events["primaryEnergy"], events["atmoWeight"], events["astroWeight"]
-
-    def logp(atmo_norm: float, astro_norm: float, gamma: float) -> float:
-        weights = atmo * atmo_norm + astro * astro_norm * pow(energy / 1e5, -(gamma - 2.5))
-        expected = np.array([np.sum(weights[mask]) for mask in masks])
-        return float(np.sum(counts * np.log(expected) - expected - special.loggamma(counts + 1)))
-
-    return logp
-
-
 @case("hese_logp", "HESE logp + gradient (400 bins) vs number of MC events",
       tiny=(3_000,), quick=(10_000, 100_000, 1_000_000), full=(10_000, 100_000, 1_000_000, 10_000_000))
 def hese_logp(sizes: Sequence[int]) -> list[Row]:
-    from bench_predictors import numpy_reweight
+    from bench_predictors import numpy_reweight, seed_mask_logp
 
     rows = []
     n_bins = 400
@@ -344,6 +295,29 @@ def blas(sizes: Sequence[int]) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------------------- sibling modules
+case("xsec_chain", "cross-section example: logp + gradient with K universes marginalised (template model)",
+     tiny=(10,), quick=(100,), full=(10, 100))(bench_xsec.xsec_chain)
+case("fit_hese", "HESE ML fit (models/hese_diffuse.yaml) vs generated simulation events: bayesfit fit vs "
+     "scipy L-BFGS-B with finite differences",
+     tiny=(20_000,), quick=(100_000,), full=(100_000, 1_000_000))(bench_fits.fit_hese)
+case("fit_xsec", "cross-section 4-template ML fit (K universes marginalised): bayesfit fit vs scipy L-BFGS-B "
+     "with finite differences", tiny=(10,), quick=(100,), full=(100,))(bench_fits.fit_xsec)
+case("nuts", "NUTS on the HESE posterior (4 chains): nutpie vs PyMC, seconds per effective sample "
+     "(bulk ESS, smallest over parameters) vs draws per chain",
+     tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.nuts)
+case("toys", "HESE toy fits (goodness of fit, one fit per toy): 2 processes and a 2-worker dask cluster vs "
+     "serial, seconds per toy vs number of toys", tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.toys)
+case("histfactory_fit", "HistFactory ML fit vs pyhf (numpy backend), by workspace bins (3: counting, 37: ATLAS "
+     "top-pair; its compilation and pyhf's fit take a minute: full mode only)",
+     tiny=(3,), quick=(3,), full=(3, 37))(bench_histfactory.histfactory_fit)
+case("histfactory_cls", "HistFactory asymptotic CLs (q~, expected band) vs pyhf (numpy backend), by workspace bins",
+     tiny=(3,), quick=(3,), full=(3, 37))(bench_histfactory.histfactory_cls)
+case("numba", "PyTensor numba backend vs default C backend, same model, calls interleaved (size: HESE generated "
+     "events or xsec universes; first numba compile about a minute per model: full mode only)",
+     tiny=(), quick=(), full=(100_000,))(bench_numba.numba_fits)
+
+
 # ---------------------------------------------------------------------------- output
 def environment() -> dict[str, str]:
     import numpy
@@ -361,27 +335,74 @@ def environment() -> dict[str, str]:
     from bayesfit.backend import blas_status
 
     return {"cpu_count": str(os.cpu_count()), "machine": platform.machine(), "system": platform.system(),
+            "load average (1 min, at the end)": f"{os.getloadavg()[0]:.1f}",
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", ""),
             "blas": blas_status().reason, **versions}
 
 
-def markdown(rows: list[Row], info: dict[str, str], mode: str, seconds: float) -> str:
+def markdown(rows: list[Row], info: dict[str, str], mode: str, seconds: float, durations: dict[str, float],
+             skipped: dict[str, str]) -> str:
+    """``RESULTS.md``: one table per case, skipped cases with their reason, the numba note, and
+    ``PROFILES.md`` when present."""
     lines = ["# bayesfit benchmarks", "",
              f"Generated by `python benchmarks/run.py{'' if mode == 'full' else ' --' + mode}` in {seconds:.0f} s. "
              "Medians of repeated calls, the functions of a row called in turn; ratio = ours / reference "
-             "(below 1: ours is faster).", "",
+             "(below 1: ours is faster). The machine is shared: single timings vary by 2-3x with its load.", "",
              "Machine: " + ", ".join(f"{key} {value}" for key, value in info.items()), ""]
-    for name, group in _grouped(rows).items():
-        lines += [f"## {REGISTRY[name].title}", "",
+    groups = _grouped(rows)
+    for name in durations:
+        lines += [f"## {REGISTRY[name].title}", ""]
+        if name in skipped:
+            lines += [f"Skipped: {skipped[name]}", ""]
+            continue
+        lines += [f"Case run time {durations[name]:.0f} s.", "",
                   "| size | ours | ours [ms] | reference | reference [ms] | ratio | speed-up | max rel diff | note |",
                   "|---:|---|---:|---|---:|---:|---:|---:|---|"]
-        for row in group:
+        for row in groups.get(name, []):
             difference = "" if row.max_relative_difference is None else f"{row.max_relative_difference:.1e}"
+            note = "; ".join([row.note] * bool(row.note) + [f"{key} {value:.4g}" for key, value in row.extra.items()])
             lines.append(f"| {row.size:,} | {row.ours} | {row.ours_seconds * 1e3:.3f} | {row.reference} | "
                          f"{row.reference_seconds * 1e3:.3f} | {row.ratio:.3f} | {1 / row.ratio:.1f}x | "
-                         f"{difference} | {row.note} |")
+                         f"{difference} | {note} |")
         lines.append("")
+    lines += numba_note(rows)
+    profiles = HERE / "PROFILES.md"
+    if profiles.exists():
+        lines += [profiles.read_text().rstrip(), ""]
     return "\n".join(lines)
+
+
+def numba_note(rows: list[Row]) -> list[str]:
+    """How to switch PyTensor to its numba backend, with the differences measured by the blas
+    and numba cases."""
+    numba = {row.ours.removeprefix("numba: "): row for row in rows
+             if row.case == "blas" and row.ours.startswith("numba: ")}
+    blas = {row.ours.removeprefix("bayesfit.backend BLAS: "): row for row in rows
+            if row.case == "blas" and row.ours.startswith("bayesfit.backend BLAS: ")}
+    common = [label for label in numba if label in blas]
+    direct = [row for row in rows if row.case == "numba"]
+    if not common and not direct:
+        return []
+    lines = ["## Numba backend (option)", "",
+             "bayesfit compiles with PyTensor's default mode (C, with SciPy's OpenBLAS linked by `bayesfit.backend`). "
+             "PyTensor's numba backend is an option that needs no code change: set it before anything is compiled, "
+             "`PYTENSOR_FLAGS=mode=NUMBA python ...` or `import pytensor; pytensor.config.mode = \"NUMBA\"` "
+             "(nutpie always compiles with numba). Its first compilation of a model costs about a minute here "
+             "(cached on disk afterwards, then seconds).", ""]
+    if direct:
+        lines += ["Measured in one process, calls interleaved (numba case above):", "",
+                  "| workload | C [ms] | numba [ms] | numba / C |", "|---|---:|---:|---:|"]
+        lines += [f"| {row.ours.removeprefix('numba: ')} | {row.reference_seconds * 1e3:.3f} | "
+                  f"{row.ours_seconds * 1e3:.3f} | {row.ratio:.2f} |" for row in direct]
+        lines.append("")
+    if common:
+        lines += ["Measured in separate child processes one after the other (blas case above; the machine's load "
+                  "may differ between them), logp + gradient per call:", "",
+                  "| graph | C + BLAS [ms] | numba [ms] | numba / C |", "|---|---:|---:|---:|"]
+        lines += [f"| {label} | {blas[label].ours_seconds * 1e3:.3f} | {numba[label].ours_seconds * 1e3:.3f} | "
+                  f"{numba[label].ours_seconds / blas[label].ours_seconds:.2f} |" for label in common]
+        lines.append("")
+    return lines
 
 
 def _grouped(rows: list[Row]) -> dict[str, list[Row]]:
@@ -410,22 +431,33 @@ def main(arguments: Sequence[str] | None = None) -> list[Row]:
         parser.error(f"unknown case(s) {unknown}; known: {list(REGISTRY)}")
     start = time.perf_counter()
     rows: list[Row] = []
+    durations: dict[str, float] = {}
+    skipped: dict[str, str] = {}
     for name in names:
         registered = REGISTRY[name]
         tick = time.perf_counter()
-        new_rows = registered.function(registered.sizes[mode])
+        try:
+            if not registered.sizes[mode]:
+                raise SkipCase(f"not run in {mode} mode")
+            new_rows = registered.function(registered.sizes[mode])
+        except SkipCase as reason:
+            skipped[name] = str(reason)
+            new_rows = []
+            print(f"  ({name}: skipped: {reason})", flush=True)
+        durations[name] = time.perf_counter() - tick
         rows += new_rows
         for row in new_rows:
             print(f"{row.case:>17} {row.size:>10,}  {row.ours:<45} {row.ours_seconds * 1e3:9.3f} ms  "
                   f"vs {row.reference:<40} {row.reference_seconds * 1e3:9.3f} ms  ratio {row.ratio:7.3f}", flush=True)
-        print(f"  ({name}: {time.perf_counter() - tick:.0f} s)", flush=True)
+        print(f"  ({name}: {durations[name]:.0f} s)", flush=True)
     seconds = time.perf_counter() - start
     info = environment()
     options.out.mkdir(parents=True, exist_ok=True)
-    (options.out / "RESULTS.md").write_text(markdown(rows, info, mode, seconds))
+    (options.out / "RESULTS.md").write_text(markdown(rows, info, mode, seconds, durations, skipped))
     records = [{**asdict(row), "ratio": row.ratio} for row in rows]
     (options.out / "results.json").write_text(json.dumps(
-        {"mode": mode, "seconds": seconds, "environment": info, "rows": records}, indent=1))
+        {"mode": mode, "seconds": seconds, "case_seconds": durations, "skipped": skipped, "environment": info,
+         "rows": records}, indent=1, default=float))
     return rows
 
 

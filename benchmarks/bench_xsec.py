@@ -1,0 +1,179 @@
+"""Cross-section example (ReMU's example 06): logp + gradient with ``K`` universes marginalised.
+
+bayesfit: :func:`bayesfit.workflows.xsec.template_model` (the chain of flux throws, cross-section
+templates and the ``(K, 8, 169)`` response, linearised into one ``(K, 8, 4)`` matrix by
+:func:`~bayesfit.workflows.xsec.build_chain`), compiled by :class:`bayesfit.inference.fit.Objective`,
+which the fits use. References, in numpy from the raw inputs (not from bayesfit's predictors):
+
+- ReMU's computation per universe: template weights -> cross sections (1513 parameters) ->
+  true events ``[noise, sigma_bg @ flux_k, sigma_signal @ flux_k]`` (169 truth bins) -> one
+  einsum with the response of every universe -> Poisson log likelihood per universe ->
+  log-mean-exp over universes, with its analytic gradient (the chain rule backwards);
+- the same with the chain precomputed into ``(K, 8, 4)`` matrices (ReMU's
+  ``ComposedMatrixPredictor``): one einsum per call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from bench_common import Row, interleaved_medians, relative_difference
+from scipy import special
+
+#: Template weights at which logp + gradient are timed (near the best fit of the toy data).
+WEIGHTS = np.array([1.1, 0.9, 1.05, 0.3])
+
+
+class XsecSetup(NamedTuple):
+    """The cross-section example at ``K`` universes: inputs, chain, model and compiled objective."""
+
+    inputs: Any
+    chain: Any
+    model: Any
+    objective: Any
+    compile_seconds: float
+
+
+@functools.cache
+def xsec_setup(n_universes: int) -> XsecSetup:
+    """Toy inputs with ``n_universes`` flux throws / detector universes, built and compiled once."""
+    import time
+
+    from bayesfit.inference.fit import Objective
+    from bayesfit.workflows.xsec import build_chain, template_model, toy_inputs
+
+    inputs = toy_inputs(n_universes=n_universes)
+    chain = build_chain(inputs)
+    model = template_model(inputs, chain)
+    tick = time.perf_counter()
+    objective = Objective(model, "ml")
+    return XsecSetup(inputs, chain, model, objective, time.perf_counter() - tick)
+
+
+class _ChainLayout(NamedTuple):
+    """Where the noise, background and signal sit in the truth bins and in the parameter vector."""
+
+    noise_truth: slice
+    noise_parameters: slice
+    processes: list[tuple[slice, slice]]  # (truth bins, parameter bins) of background and signal
+
+
+def _layout(setup: XsecSetup) -> _ChainLayout:
+    from bayesfit.datasets.xsec_toy import EVENT_TYPES
+
+    truth, parameters = setup.inputs.truth_binning, setup.chain.templates.parameter_binning
+    return _ChainLayout(
+        truth.data_slice(EVENT_TYPES["noise"]), parameters.data_slice(EVENT_TYPES["noise"]),
+        [(truth.data_slice(EVENT_TYPES[name]), parameters.data_slice(EVENT_TYPES[name]))
+         for name in ("background", "signal")],
+    )
+
+
+def _chain_mu(setup: XsecSetup) -> Callable[[np.ndarray], np.ndarray]:
+    """Expected reco events ``(K, n_reco)`` of the numpy chain at template weights ``(4,)``:
+    cross sections ``weights @ templates``, true events ``[noise, sigma_bg @ flux_k,
+    sigma_signal @ flux_k]`` per universe, then ``R_k @ truth_k``."""
+    templates = setup.chain.templates.values  # (T, n_parameters)
+    response, flux = setup.inputs.response.matrices, setup.inputs.flux_throws  # (K, n_reco, n_truth), (K, n_flux)
+    layout = _layout(setup)
+
+    def expected(weights: np.ndarray) -> np.ndarray:
+        cross_sections = weights @ templates
+        true_events = np.empty((flux.shape[0], response.shape[2]))
+        true_events[:, layout.noise_truth] = cross_sections[layout.noise_parameters]
+        for truth_bins, parameter_bins in layout.processes:
+            true_events[:, truth_bins] = flux @ cross_sections[parameter_bins].reshape(-1, flux.shape[1]).T
+        return np.einsum("krt,kt->kr", response, true_events)
+
+    return expected
+
+
+def _log_mean_exp(
+    mu: np.ndarray, counts: np.ndarray, log_weights: np.ndarray, constant: float
+) -> tuple[float, np.ndarray]:
+    """``ln sum_k w_k L_k`` (normalised weights) and ``d/d mu_kr`` of it, ``(K, n_reco)``."""
+    scores = log_weights + np.sum(counts * np.log(mu) - mu, axis=1) - constant
+    largest = scores.max()
+    shifted = np.exp(scores - largest)
+    total = shifted.sum()
+    return largest + np.log(total), (shifted / total)[:, None] * (counts / mu - 1.0)
+
+
+def numpy_chain(setup: XsecSetup, counts: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """ReMU's per-universe computation: ``f(weights (4,)) -> (ln L, d ln L / d weights)``.
+
+    ``ln L = ln mean_k exp(sum_r n_r ln mu_kr - mu_kr - ln n_r!)`` with ``mu_k = R_k @ truth_k``;
+    the gradient runs the chain backwards (response, flux einsums, templates).
+    """
+    templates = setup.chain.templates.values
+    response, flux = setup.inputs.response.matrices, setup.inputs.flux_throws
+    weights_k = setup.inputs.response.weights
+    log_weights, constant = np.log(weights_k / weights_k.sum()), special.gammaln(counts + 1).sum()
+    layout, expected = _layout(setup), _chain_mu(setup)
+
+    def logp_and_grad(weights: np.ndarray) -> tuple[float, np.ndarray]:
+        value, dmu = _log_mean_exp(expected(weights), counts, log_weights, constant)
+        dtruth = np.einsum("kr,krt->kt", dmu, response)
+        dparameters = np.empty(templates.shape[1])
+        dparameters[layout.noise_parameters] = dtruth[:, layout.noise_truth].sum(axis=0)
+        for truth_bins, parameter_bins in layout.processes:
+            dparameters[parameter_bins] = (dtruth[:, truth_bins].T @ flux).ravel()
+        return value, templates @ dparameters
+
+    return logp_and_grad
+
+
+def numpy_linear(
+    setup: XsecSetup, counts: np.ndarray, *, gradient: bool = True
+) -> Callable[[np.ndarray], Any]:
+    """The chain precomputed into ``(K, n_reco, 4)`` matrices by numpy (column ``t``: the numpy
+    chain at unit weight ``t``), then one matrix product per call: ``f(weights) -> (ln L,
+    gradient)``, or ``ln L`` alone with ``gradient=False``."""
+    n_templates = setup.chain.templates.values.shape[0]
+    expected = _chain_mu(setup)
+    matrix = np.stack([expected(unit) for unit in np.eye(n_templates)], axis=2)  # (K, n_reco, T)
+    weights_k = setup.inputs.response.weights
+    log_weights, constant = np.log(weights_k / weights_k.sum()), special.gammaln(counts + 1).sum()
+
+    def logp_and_grad(weights: np.ndarray) -> Any:
+        if not gradient:
+            mu = matrix @ weights
+            scores = log_weights + np.sum(counts * np.log(mu) - mu, axis=1) - constant
+            largest = scores.max()
+            return largest + np.log(np.exp(scores - largest).sum())
+        value, dmu = _log_mean_exp(matrix @ weights, counts, log_weights, constant)
+        return value, np.einsum("kr,krt->t", dmu, matrix)
+
+    return logp_and_grad
+
+
+def xsec_chain(sizes: Sequence[int]) -> list[Row]:
+    """logp + gradient of the cross-section template model vs numpy, per number of universes."""
+    rows = []
+    for n_universes in sizes:
+        setup = xsec_setup(n_universes)
+        counts = setup.model.observed
+        objective = setup.objective
+        x = objective.pack({"weights": WEIGHTS})
+
+        def ours(x=x, counts=counts, objective=objective):
+            return objective.value_and_grad(x, counts)
+
+        chain, linear = numpy_chain(setup, counts), numpy_linear(setup, counts)
+        value, gradient = ours()
+        ours_output = [-value, -gradient]  # the objective is -ln L
+        errors = {name: relative_difference(ours_output, function(WEIGHTS))
+                  for name, function in (("chain", chain), ("linear", linear))}
+        medians = interleaved_medians([ours, lambda: chain(WEIGHTS), lambda: linear(WEIGHTS)], budget=1.5)
+        label = f"bayesfit template model (linearised {n_universes}x8x4), Objective.value_and_grad"
+        note = f"objective compile {setup.compile_seconds:.1f} s (once)"
+        rows.append(Row("xsec_chain", n_universes, label, medians[0],
+                        f"numpy chain per universe (ReMU-style, {n_universes}x8x169 einsum)", medians[1],
+                        errors["chain"], note))
+        rows.append(Row("xsec_chain", n_universes, label, medians[0],
+                        f"numpy precomputed {n_universes}x8x4 (ReMU's ComposedMatrixPredictor)", medians[2],
+                        errors["linear"], note))
+    return rows
