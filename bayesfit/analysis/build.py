@@ -346,10 +346,10 @@ class ReweightedMCAnalysis(Analysis):
             )
         with _located(spec, "simulation"):
             self._simulation_index = self.binning.bin_index(self.simulation)
-        components = self._weighted_components()
+        self._components = self._weighted_components()
         with _located(spec, "components"):
             predictor = ReweightedMCPredictor(
-                self.simulation, self._simulation_index, self.binning.size, components=list(components.values()),
+                self.simulation, self._simulation_index, self.binning.size, components=list(self._components.values()),
                 name=self.name,
             )
         self.predictor = self._checked_parameters(predictor)
@@ -405,7 +405,7 @@ class ReweightedMCAnalysis(Analysis):
     def _component_predictors(self) -> dict[str, Predictor]:
         fixed = self._fixed_values()
         predictors = {}
-        for name, component in self._weighted_components().items():
+        for name, component in self._components.items():
             predictor: Predictor = ReweightedMCPredictor(
                 self.simulation, self._simulation_index, self.binning.size, components=[component], name=name
             )
