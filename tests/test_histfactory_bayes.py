@@ -72,21 +72,35 @@ def test_log_density_is_the_prior_product_times_poisson_terms():
     model = HistFactoryModel(MIXED)
     bayesian = build_pymc_model(model, free_priors={"mu": ("HalfNormal", {"sigma": 5.0})})
     assert bayesian.var_names == ("bkg_norm", "lumi", "mu", "shape", "stat")
-    assert bayesian.pymc_model["shape"].ndim == 1 and "stat_free" in bayesian.pymc_model.named_vars
-    logp = remove_value_transforms(bayesian.pymc_model).compile_logp()
-    point = {"mu": 1.3, "lumi": 1.02, "bkg_norm": 1.0, "stat_free": np.array([0.97]),
+    pymc_model = bayesian.pymc_model
+    # sampled: Gaussian-constrained entries as standardised pulls, Gamma ones as one vector, mu alone
+    assert {v.name for v in pymc_model.free_RVs} == {"gaussian_pulls", "poisson_gammas", "mu"}
+    np.testing.assert_array_equal(pymc_model.coords["gaussian_pulls_entries"], ["bkg_norm", "lumi", "stat[0]"])
+    theta = {"mu": 1.3, "lumi": 1.02, "bkg_norm": 1.0, "stat": np.array([0.97, 1.0]),
              "shape": np.array([1.05, 0.9])}
-    # by hand: normsys code 4 at alpha = 1 is exactly the "hi" factor; stat bin 2 is fixed at 1
-    rates = point["mu"] * point["lumi"] * np.array([3.0, 1.0]) + (
-        np.array([10.0, 20.0]) * 1.1 * np.array([0.97, 1.0]) * point["shape"])
+    sigmas = np.array([1.0, 0.05, 0.1])  # of bkg_norm, lumi, stat[0]; their prior means are 0, 1, 1
+    point = {"mu": theta["mu"], "poisson_gammas": theta["shape"],
+             "gaussian_pulls": (np.array([theta["bkg_norm"], theta["lumi"], theta["stat"][0]]) - [0.0, 1.0, 1.0]) / sigmas}
+    unconstrained = remove_value_transforms(pymc_model)
+    names = ("bkg_norm", "lumi", "stat", "shape")
+    outputs = unconstrained.replace_rvs_by_values([unconstrained[name] for name in names])
+    values = unconstrained.compile_fn(outputs, inputs=unconstrained.value_vars, on_unused_input="ignore")(point)
+    for name, value in zip(names, values):
+        np.testing.assert_allclose(value, theta[name], rtol=1e-14, err_msg=name)
+    # by hand, in the natural parameters: normsys code 4 at alpha = 1 is exactly the "hi" factor;
+    # stat bin 2 is fixed at 1
+    rates = theta["mu"] * theta["lumi"] * np.array([3.0, 1.0]) + (
+        np.array([10.0, 20.0]) * 1.1 * theta["stat"] * theta["shape"])
     expected = stats.poisson.logpmf([15, 19], rates).sum()
     expected += stats.halfnorm(scale=5.0).logpdf(1.3) - stats.halfnorm(scale=5.0).logcdf(10.0)
     expected += stats.truncnorm.logpdf(1.02, (0.8 - 1) / 0.05, (1.2 - 1) / 0.05, loc=1.0, scale=0.05)
     expected += stats.truncnorm.logpdf(1.0, -5.0, 5.0)
     expected += stats.truncnorm.logpdf(0.97, (1e-10 - 1) / 0.1, (10 - 1) / 0.1, loc=1.0, scale=0.1)
     gamma = stats.gamma(26.0, scale=1 / 25.0)  # Gamma(alpha = tau + 1, beta = tau)
-    expected += np.sum(gamma.logpdf(point["shape"]) - np.log(gamma.cdf(10.0) - gamma.cdf(1e-10)))
-    assert logp(point) == pytest.approx(expected, abs=1e-8)  # erf-based normalisations: ~1e-9
+    expected += np.sum(gamma.logpdf(theta["shape"]) - np.log(gamma.cdf(10.0) - gamma.cdf(1e-10)))
+    # the pulls z = (theta - mu) / sigma carry the constant Jacobian prod(sigma): same posterior in theta
+    expected += np.sum(np.log(sigmas))
+    assert unconstrained.compile_logp()(point) == pytest.approx(expected, abs=1e-8)  # erf normalisations: ~1e-9
 
 
 def test_bad_requests_are_named():
@@ -138,6 +152,26 @@ def test_bayes_factor_matches_quadrature():
     assert result.log_bayes_factor == pytest.approx(np.log(z_signal / z_background), abs=0.07)
 
 
+def laplace_poi_mean(model: HistFactoryModel, poi_hat: float, poi_error: float) -> float:
+    """Posterior mean of the POI (flat prior) in the Laplace approximation of the nuisance integral:
+    p(mu) ~ L(mu, best nuisance) det(H_nuisance(mu))^(-1/2), on a grid of +-5 Hesse errors."""
+    from scipy.interpolate import CubicSpline
+
+    from bayesfit.histfactory.fit import fixed_poi_fit
+
+    nuisance = ~model.fixed
+    nuisance[model.poi_index] = False
+    grid = poi_hat + poi_error * np.linspace(-5.0, 5.0, 21)
+    log_density = []
+    for poi in grid:
+        conditional = fixed_poi_fit(model, poi)
+        hessian = model.twice_nll_hessian(conditional.values, model.data)[np.ix_(nuisance, nuisance)]
+        log_density.append(-0.5 * conditional.twice_nll - 0.5 * np.linalg.slogdet(hessian)[1])
+    fine = np.linspace(grid[0], grid[-1], 4001)
+    density = np.exp(CubicSpline(grid, np.array(log_density) - max(log_density))(fine))
+    return float(integrate.trapezoid(fine * density, fine) / integrate.trapezoid(density, fine))
+
+
 @pytest.mark.slow
 def test_atlas_posterior_converges_at_the_ml_value():
     from bayesfit.histfactory.fit import fit
@@ -146,13 +180,21 @@ def test_atlas_posterior_converges_at_the_ml_value():
     assert model.n_parameters == 132
     best = fit(model)
     bayesian = build_pymc_model(model)
+    # defaults: nutpie, low-rank mass matrix, target_accept 0.98, chains started from prior draws
+    # (about 2-4 minutes on 2 cores; settings and numbers in docs/histfactory.md)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = sample_posterior(bayesian, draws=1000, tune=1000, chains=4, seed=3, sampler="nutpie",
+        idata = sample_posterior(bayesian, draws=2000, tune=1000, chains=4, seed=3, sampler="nutpie",
                                  progressbar=False)
     assert int(idata.sample_stats["diverging"].sum()) == 0
     rhat = az.rhat(idata, var_names=list(bayesian.var_names))
     assert max(float(np.nanmax(rhat[name].values)) for name in bayesian.var_names) < 1.01
     poi = poi_posterior(idata, model.poi_name)
-    assert abs(poi.mean - best.poi) < 0.1 * poi.sd
+    mcse = float(az.mcse(idata, var_names=[model.poi_name])[model.poi_name])
+    # The marginal posterior mean is not the ML value: the profile likelihood falls more slowly
+    # above it and the nuisance volume det(H)^(-1/2) grows with the POI. The Laplace approximation
+    # puts the mean 0.091 sd above the ML value (4 x 10000 draws: 0.099 +- 0.012 sd).
+    assert poi.mean == pytest.approx(laplace_poi_mean(model, best.poi, best.poi_error), abs=4 * mcse)
+    # the issue's criterion, "within 0.1 posterior sd of the ML value", up to the Monte Carlo error
+    assert abs(poi.mean - best.poi) < 0.1 * poi.sd + 3 * mcse
     assert poi.sd == pytest.approx(best.poi_error, rel=0.15)  # near-Gaussian: sd close to the Hesse error
