@@ -36,6 +36,8 @@ from bench_fits import hese_analysis
 #: Generated simulation events of the model file (its own setting).
 HESE_GENERATED = 100_000
 N_CHAINS = 4
+#: Workers of the process pool and of the dask cluster.
+N_WORKERS = 2
 #: Seed of the untimed warm-up study on a fresh pool (the timed studies use seeds 0, 1, ...).
 WARM_UP_SEED = 99
 
@@ -88,11 +90,11 @@ def nuts(sizes: Sequence[int]) -> list[Row]:
 
 
 def _study(objective: Any, executor: Executor, n_toys: int, seed: int) -> tuple[np.ndarray, float]:
-    """Toy statistics and wall seconds of one goodness-of-fit toy study."""
+    """Toy statistics and wall seconds of one goodness-of-fit toy study (executors of 2 workers)."""
     from bayesfit.inference.toys import toy_pvalue
 
     tick = time.perf_counter()
-    result = toy_pvalue(objective, None, n_toys=n_toys, executor=executor, seed=seed)
+    result = toy_pvalue(objective, None, n_toys=n_toys, executor=executor, seed=seed, n_workers=N_WORKERS)
     return result.toy_statistics, time.perf_counter() - tick
 
 
@@ -102,10 +104,11 @@ def toys(sizes: Sequence[int]) -> list[Row]:
     ``n_toys`` are fitted per executor, in ``max(1, min(4, n_toys // 100))`` studies of equal size
     run in turn on every executor (the median seconds per toy over the studies is reported).
     """
-    from bayesfit.inference.toys import CHUNK_SIZE, SerialExecutor
+    from bayesfit.inference.toys import TASKS_PER_WORKER, SerialExecutor
 
     objective = hese_analysis(HESE_GENERATED).objective
-    pickled_megabytes = len(pickle.dumps(objective)) / 1e6  # sent with every chunk of CHUNK_SIZE toys
+    pickled_megabytes = len(pickle.dumps(objective)) / 1e6  # sent with every task
+    warm_up_toys = TASKS_PER_WORKER * N_WORKERS
     rows = []
     for n_toys in sizes:
         n_studies = max(1, min(4, n_toys // 100))
@@ -114,14 +117,14 @@ def toys(sizes: Sequence[int]) -> list[Row]:
             startup: dict[str, float] = {}
             executors: dict[str, Executor] = {"serial": SerialExecutor()}
             tick = time.perf_counter()
-            executors["ProcessPoolExecutor(2)"] = stack.enter_context(ProcessPoolExecutor(max_workers=2))
-            _study(objective, executors["ProcessPoolExecutor(2)"], 2 * CHUNK_SIZE, seed=WARM_UP_SEED)
+            executors["ProcessPoolExecutor(2)"] = stack.enter_context(ProcessPoolExecutor(max_workers=N_WORKERS))
+            _study(objective, executors["ProcessPoolExecutor(2)"], warm_up_toys, seed=WARM_UP_SEED)
             startup["ProcessPoolExecutor(2)"] = time.perf_counter() - tick
             dask = _dask_executor(stack)
             if dask is not None:
                 tick = time.perf_counter()
                 executors["dask LocalCluster(2 workers)"] = dask
-                _study(objective, dask, 2 * CHUNK_SIZE, seed=WARM_UP_SEED)
+                _study(objective, dask, warm_up_toys, seed=WARM_UP_SEED)
                 startup["dask LocalCluster(2 workers)"] = time.perf_counter() - tick
             seconds: dict[str, list[float]] = {name: [] for name in executors}
             statistics: dict[str, list[np.ndarray]] = {name: [] for name in executors}
@@ -161,6 +164,6 @@ def _dask_executor(stack: ExitStack) -> Executor | None:
     except ImportError:
         return None
     cluster = stack.enter_context(distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR))
+        n_workers=N_WORKERS, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR))
     client = stack.enter_context(distributed.Client(cluster))
     return client.get_executor()

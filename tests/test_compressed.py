@@ -150,3 +150,40 @@ def test_bad_inputs_raise_predictor_errors(events):
     )
     with pytest.raises(PredictorError, match="'gamma' = 3.5 is outside its support"):
         predictor.evaluate(gamma=3.5)
+
+
+def test_fit_objective_gradient_of_compressed_model(events):
+    """-ln L and its gradient as fits see them (expected-count floor included) against numpy.
+
+    Regression: a ``pt.switch`` form of the floor was miscompiled by PyTensor's fusion and gave a
+    wrong gradient in the spectral index for the compressed predictor.
+    """
+    from scipy.special import gammaln
+
+    from bayesfit.inference.fit import Objective
+    from bayesfit.model import BinnedModel
+
+    columns, bin_index = events
+    components = [
+        Component("atmo", norm="atmo_norm"),
+        Component("astro", norm="astro_norm", spectrum=PowerLaw("energy", index="gamma", pivot=PIVOT)),
+    ]
+    compressed = CompressedReweightedMCPredictor(columns, bin_index, N_BINS, components=components)
+    counts = np.random.default_rng(5).poisson(numpy_sums(columns, bin_index, 1.0, 5.0, 2.9)[0]).astype(float)
+    objective = Objective(BinnedModel(compressed, counts))
+    inside = bin_index >= 0
+    log_ratio = np.log(columns["energy"][inside] / PIVOT)
+    for atmo_norm, astro_norm, index in [(1.1, 6.0, 3.0), (0.9, 4.0, 2.6), (1.0, 5.0, 3.3)]:
+        expected, _ = numpy_sums(columns, bin_index, atmo_norm, astro_norm, index)
+        astro = columns["astro"][inside] * np.exp(-(index - 2.5) * log_ratio)
+        derivatives = [  # d expected / d (atmo_norm, astro_norm, gamma) per bin
+            np.bincount(bin_index[inside], columns["atmo"][inside], minlength=N_BINS),
+            np.bincount(bin_index[inside], astro, minlength=N_BINS),
+            np.bincount(bin_index[inside], -astro_norm * astro * log_ratio, minlength=N_BINS),
+        ]
+        nll = np.sum(expected - counts * np.log(expected) + gammaln(counts + 1))
+        gradient = [np.sum((1 - counts / expected) * derivative) for derivative in derivatives]
+        x = objective.pack({"atmo_norm": atmo_norm, "astro_norm": astro_norm, "gamma": index})
+        value, ours = objective.value_and_grad(x, counts)
+        assert value == pytest.approx(nll, rel=1e-10)
+        np.testing.assert_allclose(ours, gradient, rtol=1e-8, atol=1e-8 * np.abs(gradient).max())

@@ -69,7 +69,7 @@ def test_likelihood_ratio_toys_against_scipy_and_workers(objective):
     assert serial.p_value_error == pytest.approx(np.sqrt(p_value * (1 - p_value) / 40))
     for workers in (1, 2):
         with ProcessPoolExecutor(workers) as pool:
-            pooled = toy_pvalue(objective, HYPOTHESIS, n_toys=40, executor=pool, seed=11)
+            pooled = toy_pvalue(objective, HYPOTHESIS, n_toys=40, executor=pool, seed=11, n_workers=workers)
         np.testing.assert_array_equal(pooled.toy_statistics, serial.toy_statistics)
 
 

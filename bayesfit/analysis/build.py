@@ -16,6 +16,8 @@ line and key they come from.
 
 from __future__ import annotations
 
+import os
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -289,9 +291,11 @@ class Analysis(ABC):
         wilks = wilks_pvalue(self.objective, hypothesis, best_fit=best_fit)
         if n_toys <= 0:
             return HypothesisTest(wilks, None)
-        with ProcessPoolExecutor(max_workers=workers) as executor:
+        n_workers = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=n_workers) as executor:
             toys = toy_pvalue(
-                self.objective, hypothesis, statistic=statistic, n_toys=n_toys, executor=executor, seed=seed
+                self.objective, hypothesis, statistic=statistic, n_toys=n_toys, executor=executor, seed=seed,
+                n_workers=n_workers,
             )
         return HypothesisTest(wilks, toys)
 

@@ -7,7 +7,9 @@ seed whatever the executor and its number of workers (a process pool, a
 ``dask.distributed.Client.get_executor()``, or :class:`SerialExecutor`).
 
 The compiled :class:`~bayesfit.inference.fit.Objective` is pickled once per study and unpickled
-once per worker process (a per-process cache), never once per toy.
+once per worker process (a per-process cache), never once per toy. Every task carries the pickled
+objective (tens of MB for per-event reweighting), so the toys go out in a few large chunks,
+``TASKS_PER_WORKER`` per worker, not one task per toy.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ __all__ = ["STATISTICS", "SerialExecutor", "ToyResult", "generate_toys", "toy_pv
 #: Test statistics of :func:`toy_pvalue`.
 STATISTICS = ("likelihood_ratio", "max_likelihood")
 
-#: Toys per task sent to an executor (results do not depend on it).
-CHUNK_SIZE = 10
+#: Tasks per worker a study is split into: enough to balance uneven fit times, few enough that
+#: sending the pickled objective with each task costs little (results do not depend on it).
+TASKS_PER_WORKER = 4
 
 
 class ToyResult(NamedTuple):
@@ -121,6 +124,7 @@ def toy_pvalue(
     executor: Executor | None = None,
     seed: int | np.random.SeedSequence | None = 0,
     observed: Any | None = None,
+    n_workers: int | None = None,
 ) -> ToyResult:
     """p-value of ``hypothesis`` from the distribution of a test statistic in toy experiments.
 
@@ -142,6 +146,9 @@ def toy_pvalue(
         Seed of the toys; the result does not depend on the executor or its workers.
     observed:
         Counts to test instead of the model's.
+    n_workers:
+        Workers of ``executor``, used to split the toys into ``TASKS_PER_WORKER`` tasks per worker;
+        default the number of cores.
     """
     if statistic not in STATISTICS:
         raise ModelError(f"unknown statistic {statistic!r}; valid: {list(STATISTICS)}")
@@ -156,7 +163,7 @@ def toy_pvalue(
     toys = generate_toys(objective, generating_point, n_toys, seed=seed)
     task = _ToyTask(objective, statistic, hypothesis, generating_point)
     try:
-        toy_statistics = _run(task, toys, executor)
+        toy_statistics = _run(task, toys, executor, n_workers or os.cpu_count() or 1)
     finally:
         _OBJECTIVES.pop(task.token, None)
     valid = np.isfinite(toy_statistics)
@@ -227,10 +234,10 @@ class _ToyTask:
         return statistics
 
 
-def _run(task: _ToyTask, toys: np.ndarray, executor: Executor | None) -> np.ndarray:
-    """Statistics of all toys, in order, computed in chunks of ``CHUNK_SIZE`` on ``executor``."""
-    chunks = [toys[i : i + CHUNK_SIZE] for i in range(0, len(toys), CHUNK_SIZE)]
+def _run(task: _ToyTask, toys: np.ndarray, executor: Executor | None, n_workers: int) -> np.ndarray:
+    """Statistics of all toys, in order, computed in ``TASKS_PER_WORKER * n_workers`` chunks on ``executor``."""
+    chunks = np.array_split(toys, min(len(toys), TASKS_PER_WORKER * n_workers))
     if executor is not None:
         return np.concatenate([f.result() for f in [executor.submit(task, chunk) for chunk in chunks]])
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ProcessPoolExecutor(max_workers=n_workers) as pool:
         return np.concatenate([f.result() for f in [pool.submit(task, chunk) for chunk in chunks]])
