@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.calibration]
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SMALL = REFERENCE / "hese" / "synthetic-small"
 ON_SMALL = [f"data.path={SMALL / 'hese_toy_data.json'}", f"simulation.path={SMALL / 'hese_toy_simulation.json'}"]
-N_TOYS = 300
+N_TOYS = 1000
 LEVEL = stats.chi2.cdf(1.0, 1)  # 0.6827
 PARAMETER = "astro_gamma"
 XTOL = 1e-4  # precision of the interval ends in astro_gamma
