@@ -94,7 +94,26 @@ def measure_fit(setup: Setup) -> dict[str, Any]:
     pyhf_at_ours = -2.0 * float(setup.theirs.logpdf(setup.in_pyhf_order(ours.values), setup.data)[0])
     return {"ours": ours, "ours_seconds": ours_seconds, "their_seconds": their_seconds, "pyhf_timing": how,
             "their_twice_nll": float(their_twice_nll), "pyhf_at_ours": pyhf_at_ours,
-            "their_poi": float(their_values[setup.theirs.config.poi_index])}
+            "their_poi": float(their_values[setup.theirs.config.poi_index]), "minuit": _minuit_fit(setup)}
+
+
+def _minuit_fit(setup: Setup) -> dict[str, float] | None:
+    """pyhf's fit with iminuit (strategy 1, tolerance 1e-3: the settings that reach bayesfit's minimum
+    on the ATLAS workspace, where the default scipy SLSQP stops short); ``None`` without iminuit."""
+    pyhf = _pyhf()
+    try:
+        optimizer = pyhf.optimize.minuit_optimizer(strategy=1, tolerance=1e-3)
+    except pyhf.exceptions.ImportBackendError:  # iminuit is not installed
+        return None
+    pyhf.set_backend("numpy", optimizer)
+    try:
+        fit_theirs = lambda: pyhf.infer.mle.fit(setup.data, setup.theirs, return_fitted_val=True)  # noqa: E731
+        (values, twice_nll), first = _timed(fit_theirs)
+        seconds, how = _median_seconds(fit_theirs, first)
+    finally:
+        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    return {"seconds": seconds, "timing": how, "twice_nll": float(twice_nll),
+            "poi": float(values[setup.theirs.config.poi_index])}
 
 
 def measure_cls(setup: Setup, poi: float) -> dict[str, Any]:
@@ -138,6 +157,15 @@ def histfactory_fit(sizes: Sequence[int]) -> list[Row]:
         difference = abs(ours.twice_nll - result["pyhf_at_ours"]) / abs(result["pyhf_at_ours"])
         rows.append(Row("histfactory_fit", n_bins, "bayesfit histfactory fit", result["ours_seconds"],
                         "pyhf.infer.mle.fit (numpy)", result["their_seconds"], difference, note, extra))
+        minuit = result["minuit"]
+        if minuit is not None:
+            minuit_extra = {"twice_nll_bayesfit": ours.twice_nll, "twice_nll_pyhf": minuit["twice_nll"],
+                            "poi_bayesfit": ours.poi, "poi_pyhf": minuit["poi"]}
+            rows.append(Row("histfactory_fit", n_bins, "bayesfit histfactory fit", result["ours_seconds"],
+                            "pyhf.infer.mle.fit (numpy, iminuit strategy 1, tol 1e-3)", minuit["seconds"],
+                            abs(ours.twice_nll - minuit["twice_nll"]) / abs(minuit["twice_nll"]),
+                            f"{name}; pyhf: {minuit['timing']}; max rel diff: -2 log L at the two optima",
+                            minuit_extra))
     return rows
 
 
