@@ -109,6 +109,11 @@ def test_two_template_mle_covariance_and_profile(two_templates):
     assert profile.nll >= result.nll
     with pytest.raises(ModelError, match="unknown parameter 'norm\\[2\\]'"):
         fit(objective, fixed={"norm[2]": 1.0})
+    # without the Hessian (toy fits): the same minimum, no errors
+    quick = fit(objective, errors=False)
+    np.testing.assert_array_equal(quick.values["norm"], result.values["norm"])
+    assert quick.nll == result.nll and quick.converged
+    assert np.all(np.isnan(quick.errors["norm"])) and np.all(np.isnan(quick.covariance))
 
 
 def test_map_with_gamma_prior_is_conjugate_mode(hese):

@@ -72,12 +72,17 @@ class Objective:
         self._hessian: pytensor.compile.Function | None = None
 
     def _compile(self, outputs: Any) -> pytensor.compile.Function:
+        """A function of ``(x, observed)``; it trusts its inputs (float64 vectors of the right
+        lengths, checked by the public methods), which saves a few microseconds per call."""
         if self.kind == "map":
             # PyMC's compile turns failed parameter checks of prior densities into -inf
             from pymc.pytensorf import compile as compile_with_checks
 
-            return compile_with_checks([self._x, self._observed], outputs)
-        return pytensor.function([self._x, self._observed], outputs)
+            function = compile_with_checks([self._x, self._observed], outputs)
+        else:
+            function = pytensor.function([self._x, self._observed], outputs)
+        function.trust_input = True
+        return function
 
     def _graph(self) -> pt.TensorVariable:
         point = {p.name: self._x[self.slices[p.name]].reshape(p.shape) for p in self.parameters}
@@ -149,15 +154,23 @@ class Objective:
     # ------------------------------------------------------------------ evaluation
     def _counts(self, observed: Any | None) -> np.ndarray:
         if observed is None:
-            return self.model.observed
-        return check_observed(observed, self.model.predictor.n_out, allow_noninteger=True)
+            return np.asarray(self.model.observed, dtype=np.float64)
+        return np.asarray(check_observed(observed, self.model.predictor.n_out, allow_noninteger=True), dtype=np.float64)
+
+    def _vector(self, x: Any) -> np.ndarray:
+        """``x`` as a float64 vector of the objective's size."""
+        vector = np.ascontiguousarray(x, dtype=np.float64)
+        if vector.shape != (self.size,):
+            raise ModelError(f"x must have shape ({self.size},) for {self.labels()}, got {vector.shape}")
+        return vector
 
     def __call__(self, x: np.ndarray, observed: Any | None = None) -> float:
         """``-ln L`` at ``x`` (default: the model's counts)."""
-        return float(self._value_and_grad(np.asarray(x, float), self._counts(observed))[0])
+        return float(self._value_and_grad(self._vector(x), self._counts(observed))[0])
 
     def value_and_grad(self, x: np.ndarray, observed: np.ndarray) -> tuple[float, np.ndarray]:
-        """``-ln L`` and its gradient; ``observed`` must already be a validated float array."""
+        """``-ln L`` and its gradient (the fits' hot path, inputs unchecked): ``x`` and ``observed``
+        must be float64 vectors of the right lengths (``observed`` as validated by :func:`fit`)."""
         value, gradient = self._value_and_grad(x, observed)
         return float(value), np.array(gradient)  # a copy: PyTensor may reuse output buffers
 
@@ -165,7 +178,7 @@ class Objective:
         """Hessian of ``-ln L`` by automatic differentiation, ``(size, size)``."""
         if self._hessian is None:
             self._hessian = self._compile(pytensor.gradient.hessian(self._value, self._x))
-        return np.asarray(self._hessian(np.asarray(x, float), self._counts(observed)))
+        return np.asarray(self._hessian(self._vector(x), self._counts(observed)))
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,7 @@ def fit(
     n_random_starts: int = 2,
     seed: int | None = 0,
     options: Mapping[str, Any] | None = None,
+    errors: bool = True,
 ) -> FitResult:
     """Minimise ``-ln L`` (``kind="ml"``) or ``-ln posterior`` (``kind="map"``) with L-BFGS-B.
 
@@ -236,6 +250,9 @@ def fit(
         Start points (partial dicts, completed with the model's start); default: the model's start.
     n_random_starts:
         Additional random starts near the first one, inside the bounds.
+    errors:
+        Compute the Hessian for ``errors`` and ``covariance``; ``False`` skips it (toy fits, which
+        need only ``-ln L``): both are NaN and ``converged`` is judged by the gradient alone.
     """
     objective = model if isinstance(model, Objective) else Objective(model, kind or "ml")
     if kind is not None and kind != objective.kind:
@@ -282,13 +299,15 @@ def fit(
     best = min(results, key=lambda r: r.fun)
     x_best = x_fixed.copy()
     x_best[free] = best.x
-    covariance, positive = _covariance(objective.hessian(x_best, counts), free)
+    if errors:
+        covariance, positive = _covariance(objective.hessian(x_best, counts), free)
+    else:
+        covariance, positive = np.full((objective.size, objective.size), np.nan), True
     stationary = _projected_gradient_norm(function(best.x)[1], best.x, bounds) < GRADIENT_TOLERANCE
     variances = np.diag(covariance)
-    errors = objective.unpack(np.sqrt(np.where(variances >= 0, variances, np.nan)))
     return FitResult(
         values=objective.unpack(x_best),
-        errors=errors,
+        errors=objective.unpack(np.sqrt(np.where(variances >= 0, variances, np.nan))),
         covariance=covariance,
         labels=objective.labels(),
         nll=float(best.fun),

@@ -7,17 +7,18 @@ seed whatever the executor and its number of workers (a process pool, a
 ``dask.distributed.Client.get_executor()``, or :class:`SerialExecutor`).
 
 The compiled :class:`~bayesfit.inference.fit.Objective` is pickled once per study and unpickled
-once per worker process (a per-process cache), never once per toy. Every task carries the pickled
+once per worker process (a per-process cache keyed by the pickle's hash, so that further studies
+of the same objective on the same pool reuse it), never once per toy. Every task carries the pickled
 objective (tens of MB for per-event reweighting), so the toys go out in a few large chunks,
 ``TASKS_PER_WORKER`` per worker, not one task per toy.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import pickle
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any, NamedTuple
@@ -185,21 +186,24 @@ def _statistic(
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The test statistic of ``counts`` and the best fit under the hypothesis.
 
-    Toys start from the generating point (``start``) without random starts; the observed counts get
-    the default multi-start fit.
+    Toys start from the generating point (``start``) without random starts and skip the Hessian
+    (they need only ``-ln L``); the observed counts get the default multi-start fit.
     """
     starts = None if start is None else [start]
     n_random_starts = 2 if start is None else 0
-    conditional = fit(objective, observed=counts, fixed=hypothesis, starts=starts, n_random_starts=n_random_starts)
+    errors = start is None
+    conditional = fit(
+        objective, observed=counts, fixed=hypothesis, starts=starts, n_random_starts=n_random_starts, errors=errors
+    )
     if statistic == "max_likelihood":
         return conditional.nll, conditional.values
     if not hypothesis:
         return max(2.0 * (conditional.nll - saturated_nll(objective, counts)), 0.0), conditional.values
-    best = fit(objective, observed=counts, starts=[conditional.values], n_random_starts=n_random_starts)
+    best = fit(objective, observed=counts, starts=[conditional.values], n_random_starts=n_random_starts, errors=errors)
     return max(2.0 * (conditional.nll - best.nll), 0.0), conditional.values
 
 
-#: Objectives of running studies in this process, by study token (one unpickling per worker process).
+#: Objectives of toy studies in this process, by the hash of their pickle (one unpickling per worker).
 _OBJECTIVES: dict[str, Objective] = {}
 
 
@@ -209,16 +213,16 @@ class _ToyTask:
     def __init__(
         self, objective: Objective, statistic: str, hypothesis: Mapping[str, float], start: Mapping[str, Any]
     ) -> None:
-        self.token = uuid.uuid4().hex
-        _OBJECTIVES[self.token] = objective
         self.objective_bytes = pickle.dumps(objective)
+        self.token = hashlib.sha256(self.objective_bytes).hexdigest()
+        _OBJECTIVES[self.token] = objective
         self.statistic = statistic
         self.hypothesis = dict(hypothesis)
         self.start = dict(start)
 
     def objective(self) -> Objective:
         if self.token not in _OBJECTIVES:
-            _OBJECTIVES.clear()  # keep only the current study's objective in a worker
+            _OBJECTIVES.clear()  # keep only the latest objective in a worker
             _OBJECTIVES[self.token] = pickle.loads(self.objective_bytes)
         return _OBJECTIVES[self.token]
 
