@@ -71,6 +71,11 @@ class Objective:
         self._value_and_grad = self._compile([self._value, pytensor.grad(self._value, self._x)])
         self._hessian: pytensor.compile.Function | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the compiled Hessian: it is half the pickle (toy workers, which ship the
+        objective, do not need it) and is compiled again on first use."""
+        return {**self.__dict__, "_hessian": None}
+
     def _compile(self, outputs: Any) -> pytensor.compile.Function:
         """A function of ``(x, observed)``; it trusts its inputs (float64 vectors of the right
         lengths, checked by the public methods), which saves a few microseconds per call."""
