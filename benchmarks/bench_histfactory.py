@@ -82,22 +82,28 @@ class Setup:
 
 
 def measure_fit(setup: Setup) -> dict[str, Any]:
-    """ML fit of both tools: times, ``-2 log L`` at both optima, POI values."""
+    """ML fit of both tools: times, ``-2 log L`` at both optima, POI values; pyhf with its default
+    optimiser (``"pyhf"``) and with iminuit (``"minuit"``, ``None`` without iminuit)."""
     from bayesfit.histfactory.fit import fit
 
-    pyhf = _pyhf()
     ours, _ = _timed(fit, setup.model)
     ours_seconds = interleaved_medians([lambda: fit(setup.model)], min_repeats=3, budget=1.0, warmup=False)[0]
-    fit_theirs = lambda: pyhf.infer.mle.fit(setup.data, setup.theirs, return_fitted_val=True)  # noqa: E731
-    (their_values, their_twice_nll), first = _timed(fit_theirs)
-    their_seconds, how = _median_seconds(fit_theirs, first)
     pyhf_at_ours = -2.0 * float(setup.theirs.logpdf(setup.in_pyhf_order(ours.values), setup.data)[0])
-    return {"ours": ours, "ours_seconds": ours_seconds, "their_seconds": their_seconds, "pyhf_timing": how,
-            "their_twice_nll": float(their_twice_nll), "pyhf_at_ours": pyhf_at_ours,
-            "their_poi": float(their_values[setup.theirs.config.poi_index]), "minuit": _minuit_fit(setup)}
+    return {"ours": ours, "ours_seconds": ours_seconds, "pyhf_at_ours": pyhf_at_ours, "pyhf": _pyhf_fit(setup),
+            "minuit": _minuit_fit(setup)}
 
 
-def _minuit_fit(setup: Setup) -> dict[str, float] | None:
+def _pyhf_fit(setup: Setup) -> dict[str, Any]:
+    """pyhf's ML fit with the backend's current optimiser: seconds, how they were timed, ``-2 log L``, POI."""
+    pyhf = _pyhf()
+    fit_theirs = lambda: pyhf.infer.mle.fit(setup.data, setup.theirs, return_fitted_val=True)  # noqa: E731
+    (values, twice_nll), first = _timed(fit_theirs)
+    seconds, how = _median_seconds(fit_theirs, first)
+    return {"seconds": seconds, "timing": how, "twice_nll": float(twice_nll),
+            "poi": float(values[setup.theirs.config.poi_index])}
+
+
+def _minuit_fit(setup: Setup) -> dict[str, Any] | None:
     """pyhf's fit with iminuit (strategy 1, tolerance 1e-3: the settings that reach bayesfit's minimum
     on the ATLAS workspace, where the default scipy SLSQP stops short); ``None`` without iminuit."""
     pyhf = _pyhf()
@@ -107,13 +113,9 @@ def _minuit_fit(setup: Setup) -> dict[str, float] | None:
         return None
     pyhf.set_backend("numpy", optimizer)
     try:
-        fit_theirs = lambda: pyhf.infer.mle.fit(setup.data, setup.theirs, return_fitted_val=True)  # noqa: E731
-        (values, twice_nll), first = _timed(fit_theirs)
-        seconds, how = _median_seconds(fit_theirs, first)
+        return _pyhf_fit(setup)
     finally:
         pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
-    return {"seconds": seconds, "timing": how, "twice_nll": float(twice_nll),
-            "poi": float(values[setup.theirs.config.poi_index])}
 
 
 def measure_cls(setup: Setup, poi: float) -> dict[str, Any]:
@@ -150,13 +152,13 @@ def histfactory_fit(sizes: Sequence[int]) -> list[Row]:
         result = measure_fit(setup)
         ours = result["ours"]
         note = (f"{name}: {setup.model.n_parameters} parameters; bayesfit build {setup.build_seconds:.2f} s, "
-                f"first fit incl. compile {setup.compile_seconds:.1f} s; pyhf: {result['pyhf_timing']}")
-        extra = {"twice_nll_bayesfit": ours.twice_nll, "twice_nll_pyhf": result["their_twice_nll"],
+                f"first fit incl. compile {setup.compile_seconds:.1f} s; pyhf: {result['pyhf']['timing']}")
+        extra = {"twice_nll_bayesfit": ours.twice_nll, "twice_nll_pyhf": result["pyhf"]["twice_nll"],
                  "pyhf_twice_nll_at_bayesfit_optimum": result["pyhf_at_ours"],
-                 "poi_bayesfit": ours.poi, "poi_pyhf": result["their_poi"], "poi_error_bayesfit": ours.poi_error}
+                 "poi_bayesfit": ours.poi, "poi_pyhf": result["pyhf"]["poi"], "poi_error_bayesfit": ours.poi_error}
         difference = abs(ours.twice_nll - result["pyhf_at_ours"]) / abs(result["pyhf_at_ours"])
         rows.append(Row("histfactory_fit", n_bins, "bayesfit histfactory fit", result["ours_seconds"],
-                        "pyhf.infer.mle.fit (numpy)", result["their_seconds"], difference, note, extra))
+                        "pyhf.infer.mle.fit (numpy)", result["pyhf"]["seconds"], difference, note, extra))
         minuit = result["minuit"]
         if minuit is not None:
             minuit_extra = {"twice_nll_bayesfit": ours.twice_nll, "twice_nll_pyhf": minuit["twice_nll"],
@@ -202,11 +204,16 @@ def main() -> None:
     print(f"workspace: {args.workspace.name}: {setup.model.n_bins} bins, {setup.model.n_parameters} parameters")
     print(f"bayesfit model build {setup.build_seconds:.2f} s, "
           f"first fit incl. compilation {setup.compile_seconds:.2f} s")
+    theirs = fitted["pyhf"]
     print(f"{'':24s}{'bayesfit':>16s}{'pyhf':>16s}")
-    print(f"{'ML fit time [s]':24s}{fitted['ours_seconds']:16.3f}{fitted['their_seconds']:16.3f}   "
-          f"speed-up {fitted['their_seconds'] / fitted['ours_seconds']:.0f}x")
-    print(f"{'POI':24s}{ours.poi:16.6f}{fitted['their_poi']:16.6f}")
-    print(f"{'-2 log L at best fit':24s}{ours.twice_nll:16.6f}{fitted['their_twice_nll']:16.6f}")
+    print(f"{'ML fit time [s]':24s}{fitted['ours_seconds']:16.3f}{theirs['seconds']:16.3f}   "
+          f"speed-up {theirs['seconds'] / fitted['ours_seconds']:.0f}x")
+    print(f"{'POI':24s}{ours.poi:16.6f}{theirs['poi']:16.6f}")
+    print(f"{'-2 log L at best fit':24s}{ours.twice_nll:16.6f}{theirs['twice_nll']:16.6f}")
+    if fitted["minuit"] is not None:
+        minuit = fitted["minuit"]
+        print(f"{'pyhf with iminuit:':24s}{'':16s}{minuit['seconds']:16.3f} s, POI {minuit['poi']:.6f}, "
+              f"-2 log L {minuit['twice_nll']:.6f}")
     print(f"{'pyhf -2 log L at ours':24s}{fitted['pyhf_at_ours']:16.6f}")
     print(f"{'POI error (Hessian)':24s}{ours.poi_error:16.6f}")
     if args.skip_pyhf_cls:

@@ -16,8 +16,6 @@ line and key they come from.
 
 from __future__ import annotations
 
-import os
-
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -281,22 +279,17 @@ class Analysis(ABC):
 
         The p-value comes from Wilks' theorem and, with ``n_toys > 0``, from toys of ``statistic``
         (see :func:`~bayesfit.inference.toys.toy_pvalue`) generated at the hypothesis' best fit and
-        fitted on a pool of ``workers`` processes.
+        fitted on a pool of ``workers`` processes (default: one per core).
         """
-        from concurrent.futures import ProcessPoolExecutor
-
         from bayesfit.inference.pvalues import wilks_pvalue
         from bayesfit.inference.toys import toy_pvalue
 
         wilks = wilks_pvalue(self.objective, hypothesis, best_fit=best_fit)
         if n_toys <= 0:
             return HypothesisTest(wilks, None)
-        n_workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=n_workers) as executor:
-            toys = toy_pvalue(
-                self.objective, hypothesis, statistic=statistic, n_toys=n_toys, executor=executor, seed=seed,
-                n_workers=n_workers,
-            )
+        toys = toy_pvalue(
+            self.objective, hypothesis, statistic=statistic, n_toys=n_toys, seed=seed, n_workers=workers
+        )
         return HypothesisTest(wilks, toys)
 
     def bayes_factor(

@@ -159,8 +159,8 @@ class Objective:
     # ------------------------------------------------------------------ evaluation
     def _counts(self, observed: Any | None) -> np.ndarray:
         if observed is None:
-            return np.asarray(self.model.observed, dtype=np.float64)
-        return np.asarray(check_observed(observed, self.model.predictor.n_out, allow_noninteger=True), dtype=np.float64)
+            return self.model.observed
+        return check_observed(observed, self.model.predictor.n_out, allow_noninteger=True)
 
     def _vector(self, x: Any) -> np.ndarray:
         """``x`` as a float64 vector of the objective's size."""

@@ -21,6 +21,7 @@ import os
 import pickle
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import nullcontext
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -141,15 +142,15 @@ def toy_pvalue(
         p-value, ``t = nll`` of the fit with the hypothesis fixed (``-max ln L``), toys generated at
         that fit; ``p`` is the fraction of toys with a lower maximised likelihood than the data.
     executor:
-        Where the toy fits run; default a ``ProcessPoolExecutor`` with one worker per core.
+        Where the toy fits run; default a ``ProcessPoolExecutor`` with ``n_workers`` workers.
         A ``dask.distributed.Client(...).get_executor()`` works as it is.
     seed:
         Seed of the toys; the result does not depend on the executor or its workers.
     observed:
         Counts to test instead of the model's.
     n_workers:
-        Workers of ``executor``, used to split the toys into ``TASKS_PER_WORKER`` tasks per worker;
-        default the number of cores.
+        Workers of ``executor`` (or of the default pool), used to split the toys into
+        ``TASKS_PER_WORKER`` tasks per worker; default the number of cores.
     """
     if statistic not in STATISTICS:
         raise ModelError(f"unknown statistic {statistic!r}; valid: {list(STATISTICS)}")
@@ -186,20 +187,19 @@ def _statistic(
 ) -> tuple[float, dict[str, np.ndarray]]:
     """The test statistic of ``counts`` and the best fit under the hypothesis.
 
-    Toys start from the generating point (``start``) without random starts and skip the Hessian
-    (they need only ``-ln L``); the observed counts get the default multi-start fit.
+    Toys start from the generating point (``start``) without random starts; the observed counts get
+    the default multi-start fit. Only ``-ln L`` and the best values are used: the fits skip the Hessian.
     """
     starts = None if start is None else [start]
     n_random_starts = 2 if start is None else 0
-    errors = start is None
     conditional = fit(
-        objective, observed=counts, fixed=hypothesis, starts=starts, n_random_starts=n_random_starts, errors=errors
+        objective, observed=counts, fixed=hypothesis, starts=starts, n_random_starts=n_random_starts, errors=False
     )
     if statistic == "max_likelihood":
         return conditional.nll, conditional.values
     if not hypothesis:
         return max(2.0 * (conditional.nll - saturated_nll(objective, counts)), 0.0), conditional.values
-    best = fit(objective, observed=counts, starts=[conditional.values], n_random_starts=n_random_starts, errors=errors)
+    best = fit(objective, observed=counts, starts=[conditional.values], n_random_starts=n_random_starts, errors=False)
     return max(2.0 * (conditional.nll - best.nll), 0.0), conditional.values
 
 
@@ -241,7 +241,5 @@ class _ToyTask:
 def _run(task: _ToyTask, toys: np.ndarray, executor: Executor | None, n_workers: int) -> np.ndarray:
     """Statistics of all toys, in order, computed in ``TASKS_PER_WORKER * n_workers`` chunks on ``executor``."""
     chunks = np.array_split(toys, min(len(toys), TASKS_PER_WORKER * n_workers))
-    if executor is not None:
-        return np.concatenate([f.result() for f in [executor.submit(task, chunk) for chunk in chunks]])
-    with ProcessPoolExecutor(max_workers=n_workers) as pool:
+    with nullcontext(executor) if executor is not None else ProcessPoolExecutor(max_workers=n_workers) as pool:
         return np.concatenate([f.result() for f in [pool.submit(task, chunk) for chunk in chunks]])
