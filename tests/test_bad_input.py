@@ -166,7 +166,7 @@ CASES: list[tuple[str, Callable[[Path], object], type[BayesfitError], tuple[str,
     ("unknown prior distribution", lambda _: _model(TemplatePredictor(TEMPLATES), [1, 2, 3, 0], priors={"weights": {"Gaussian": {"sigma": 1}}}),
      ModelError, ("Gaussian",)),
     ("start outside bounds", lambda _: _model(TemplatePredictor(TEMPLATES), [1, 2, 3, 0], starts={"weights": -1.0}),
-     ModelError, ("'weights'", "-1")),
+     ModelError, (r"'weights\[0\]'", "-1")),
     ("unknown likelihood", lambda _: _model(TemplatePredictor(TEMPLATES), [1, 2, 3, 0], likelihood="poison"),
      ModelError, ("poison", "poisson")),
     # ------------------------------------------------------------------ analysis files

@@ -160,7 +160,7 @@ def test_fit_objective_gradient_of_compressed_model(events):
     """
     from scipy.special import gammaln
 
-    from bayesfit.inference.fit import Objective
+    from bayesfit.inference.objective import Objective
     from bayesfit.model import BinnedModel
 
     columns, bin_index = events
@@ -184,6 +184,6 @@ def test_fit_objective_gradient_of_compressed_model(events):
         nll = np.sum(expected - counts * np.log(expected) + gammaln(counts + 1))
         gradient = [np.sum((1 - counts / expected) * derivative) for derivative in derivatives]
         x = objective.pack({"atmo_norm": atmo_norm, "astro_norm": astro_norm, "gamma": index})
-        value, ours = objective.value_and_grad(x, counts)
+        value, ours = objective.value_and_grad(x, objective.data(counts))
         assert value == pytest.approx(nll, rel=1e-10)
         np.testing.assert_allclose(ours, gradient, rtol=1e-8, atol=1e-8 * np.abs(gradient).max())

@@ -24,7 +24,7 @@ from scipy import optimize, stats
 
 from bayesfit.analysis import Analysis
 from bayesfit.inference import fit, generate_toys
-from bayesfit.inference.fit import Objective
+from bayesfit.inference.objective import Objective
 
 pytestmark = [pytest.mark.slow, pytest.mark.calibration]
 
@@ -86,7 +86,7 @@ def test_profile_likelihood_intervals_cover_at_68_percent():
     analysis = Analysis.from_file(MODELS / "hese_diffuse.yaml", ON_SMALL)
     objective = analysis.objective
     truth = fit(objective).values
-    toys = generate_toys(objective, truth, N_TOYS, seed=20240601)
+    toys = generate_toys(objective, truth, N_TOYS, seed=20240601).main
     started = time.perf_counter()
     results = np.array([profile_interval(objective, toy) for toy in toys])
     seconds = time.perf_counter() - started

@@ -13,7 +13,7 @@ from scipy import optimize, special, stats
 from reference_data import REFERENCE
 from bayesfit.errors import LikelihoodError, ModelError
 from bayesfit.likelihood import (
-    ThrowNuisance,
+    ThrowConstraint,
     barlow_beeston_lite_logp,
     barlow_beeston_lite_scales,
     barlow_beeston_scaled_logp,
@@ -161,14 +161,15 @@ def test_throw_nuisance_moments():
     rng = np.random.default_rng(5)
     throws = rng.multivariate_normal([1.0, 2.0, 3.0], [[1.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 0.5]], size=50)
     weights = rng.uniform(0.5, 1.5, size=50)
-    nuisance = ThrowNuisance(throws, weights)
+    nuisance = ThrowConstraint("flux", throws, weights)
+    assert nuisance.variable == "flux_throw" and nuisance.size == nuisance.rank == 3
     np.testing.assert_allclose(nuisance.mean, np.average(throws, axis=0, weights=weights))
     np.testing.assert_allclose(nuisance.covariance, np.cov(throws.T, aweights=weights), rtol=1e-10)
     np.testing.assert_allclose(nuisance.loadings @ nuisance.loadings.T, nuisance.covariance, atol=1e-12)
     # fewer throws than entries: the covariance is singular and the rank drops
-    assert ThrowNuisance(throws[:2]).rank == 1
-    with pytest.raises(ModelError, match="throws must have shape"):
-        ThrowNuisance(throws[0])
+    assert ThrowConstraint("flux", throws[:2]).rank == 1
+    with pytest.raises(ModelError, match="throws of 'flux' must have shape"):
+        ThrowConstraint("flux", throws[0])
 
 
 def test_observed_count_validation():

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from bayesfit.errors import LikelihoodError, ModelError
-from bayesfit.likelihood import ThrowNuisance
+from bayesfit.likelihood import ThrowConstraint
 from bayesfit.model import BinnedModel
 from bayesfit.predictors.base import Parameter, Predictor
 from bayesfit.priors import Prior, as_prior
@@ -54,7 +54,7 @@ def universes():
 
 
 def test_unknown_names_and_distributions(predictor):
-    with pytest.raises(ModelError, match=r"priors: unknown parameter\(s\) \['gamma'\].*has \['norm'\]"):
+    with pytest.raises(ModelError, match=r"priors: unknown parameter 'gamma'; the model has \['norm', 'norm\[t0\]'"):
         BinnedModel(predictor, COUNTS, priors={"gamma": "flat"})
     with pytest.raises(ModelError, match="unknown prior distribution 'Gauss'; valid: .*'HalfNormal'"):
         BinnedModel(predictor, COUNTS, priors={"norm": {"Gauss": {"mu": 1}}})
@@ -65,7 +65,7 @@ def test_unknown_names_and_distributions(predictor):
 
 
 def test_start_outside_prior_support(predictor):
-    with pytest.raises(ModelError, match=r"'norm': start value 1 is outside the support \[1.5, 4.5\]"):
+    with pytest.raises(ModelError, match=r"'norm\[t0\]': start value 1 is outside its bounds \[1.5, 4.5\]"):
         BinnedModel(predictor, COUNTS, priors={"norm": Prior("Uniform", lower=1.5, upper=4.5)})
 
 
@@ -99,14 +99,12 @@ def test_systematics_modes(predictor, universes):
 
 def test_pymc_model_log_density_matches_scipy(predictor):
     model = BinnedModel(predictor, COUNTS, priors={"norm": {"Gamma": {"alpha": 2.0, "beta": 1.5}}},
-                        starts={"norm": [0.8, 1.7]})
+                        starts={"norm": [0.8, 1.7]},
+                        extra_terms={"user_term": lambda values: -0.5 * (values["norm"][0] - 1.0) ** 2})
     pymc_model = model.pymc_model
     assert pymc_model.named_vars_to_dims["norm"] == ("template",)
     assert list(pymc_model.coords["template"]) == ["t0", "t1"]
-    assert pymc_model.named_vars_to_dims["counts"] == ("bins",)
-    # a user-added term just works
-    with pymc_model:
-        pm.Potential("user_term", -0.5 * (pymc_model["norm"][0] - 1.0) ** 2)
+    assert {p.name for p in pymc_model.potentials} == {"counts", "user_term"}
     logp = pymc_model.compile_logp(jacobian=False)(pymc_model.initial_point())
     norm = np.array([0.8, 1.7])
     mu = norm @ TEMPLATES[0]
@@ -121,10 +119,10 @@ def test_pymc_model_log_density_matches_scipy(predictor):
 def test_marginalised_model_with_hyperprior_and_throws(universes):
     rng = np.random.default_rng(1)
     throws = rng.normal([1.0, 1.0], [0.1, 0.3], size=(40, 2))
-    nuisance = ThrowNuisance(throws)
-    model = BinnedModel(universes, COUNTS, throws={"norm": nuisance})
-    with pytest.raises(ModelError, match="both a prior and throws"):
-        BinnedModel(universes, COUNTS, throws={"norm": nuisance}, priors={"norm": "flat"})
+    nuisance = ThrowConstraint("norm", throws)
+    model = BinnedModel(universes, COUNTS, constraints=[nuisance])
+    with pytest.raises(ModelError, match="unknown parameter 'norm'"):
+        BinnedModel(universes, COUNTS, constraints=[nuisance], priors={"norm": "flat"})
     pymc_model = model.pymc_model
     assert set(pymc_model.named_vars) >= {"norm_throw", "norm", "counts"}
     z = np.array([0.3, -0.7])
@@ -148,14 +146,24 @@ def test_hyperprior_on_prior_width(predictor):
     with pytest.raises(ModelError, match=r"refers to \['spread'\]"):
         BinnedModel(predictor, COUNTS, priors={"norm": {"LogNormal": {"mu": 0.0, "sigma": "spread"}}})
     pymc_model = model.pymc_model
-    logp = pymc_model.compile_logp(jacobian=False)({"width_log__": np.log(0.4), "norm_log__": np.log([1.2, 0.9])})
-    norm = np.array([1.2, 0.9])
+    # non-centred: norm = exp(0 + width * z), z ~ Normal(0, 1)
+    assert {rv.name for rv in pymc_model.free_RVs} == {"width", "norm_offset"}
+    z = np.array([0.5, -0.3])
+    logp = pymc_model.compile_logp(jacobian=False)({"width_log__": np.log(0.4), "norm_offset": z})
+    norm = np.exp(0.4 * z)
     reference = (
         stats.halfnorm.logpdf(0.4, scale=0.5)
         + stats.lognorm.logpdf(norm, 0.4).sum()
         + stats.poisson.logpmf(COUNTS, norm @ TEMPLATES[0]).sum()
+        + np.sum(np.log(0.4 * norm))  # the Jacobian d norm / d z of the non-centred coordinates
     )
-    assert logp == pytest.approx(reference, rel=1e-8)  # PyMC's normal log-cdf is approximate
+    assert logp == pytest.approx(reference, rel=1e-10)
+    centred = BinnedModel(
+        predictor, COUNTS, priors={"norm": {"LogNormal": {"mu": 0.0, "sigma": "width"}}},
+        hyperpriors={"width": {"HalfNormal": {"sigma": 0.5}}}, non_centered=False,
+    ).pymc_model
+    logp = centred.compile_logp(jacobian=False)({"width_log__": np.log(0.4), "norm_log__": np.log(norm)})
+    assert logp == pytest.approx(reference - np.sum(np.log(0.4 * norm)), rel=1e-10)
 
 
 def test_prior_truncated_to_parameter_bounds(predictor):

@@ -63,8 +63,8 @@ def test_interval_of_a_single_rate_is_analytic():
 def test_profile_2d_grid_and_bad_entry(objective):
     scan = profile_likelihood_2d(objective, ("weights[0]", "weights[1]"), [0.8, 1.2], [0.5, 1.0, 1.5])
     assert scan.twice_delta_nll.shape == (2, 3)
-    for i, a in enumerate(scan.values_x):
-        for j, b in enumerate(scan.values_y):
+    for i, a in enumerate(scan.grid[0]):
+        for j, b in enumerate(scan.grid[1]):
             conditional = optimize.minimize_scalar(
                 lambda flat: numpy_nll(np.array([a, b, flat])), bounds=(1e-9, 20), method="bounded", options={"xatol": 1e-10}
             )

@@ -92,13 +92,15 @@ def test_posterior_predictive_discrepancies_and_pvalues():
     check = posterior_predictive_pvalue(model, idata)
     expected = idata.posterior["weights"].values.reshape(-1, 1) * ONE_TEMPLATE  # (S, n)
     deviance = 2 * (stats.poisson.logpmf(good, good) - stats.poisson.logpmf(good, expected)).sum(axis=1)
-    np.testing.assert_allclose(check.observed, deviance, rtol=1e-10)
-    assert check.replicated.shape == (1000,)
+    assert check.method == "posterior_predictive" and check.statistic_name == "deviance"
+    np.testing.assert_allclose(check.statistic, deviance, rtol=1e-10)
+    replicated = check.toys.statistics
+    assert replicated.shape == (1000,)
     assert 0.2 < check.p_value < 0.95
-    assert check.p_value == np.mean(check.replicated >= check.observed)
+    assert check.p_value == np.mean(replicated >= check.statistic)
 
     chi2 = posterior_predictive_pvalue(model, idata, discrepancy="chi2")
-    np.testing.assert_allclose(chi2.observed, ((good - expected) ** 2 / expected).sum(axis=1), rtol=1e-10)
+    np.testing.assert_allclose(chi2.statistic, ((good - expected) ** 2 / expected).sum(axis=1), rtol=1e-10)
 
     # counts with the wrong shape for this template: the check must reject them
     bad = np.array([30.0, 0.0, 2.0, 18.0])

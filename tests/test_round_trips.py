@@ -163,10 +163,10 @@ def test_same_seed_gives_bit_identical_fits_and_toys(model):
     first, second = fit(objective, n_random_starts=3, seed=4), fit(Objective(model), n_random_starts=3, seed=4)
     np.testing.assert_array_equal(first.x, second.x)
     assert first.nll == second.nll
-    toys = generate_toys(objective, first.values, 40, seed=9)
-    np.testing.assert_array_equal(toys, generate_toys(model, first.values, 40, seed=9))
-    np.testing.assert_array_equal(toys[:10], generate_toys(objective, first.values, 10, seed=9))
-    assert not np.array_equal(toys, generate_toys(objective, first.values, 40, seed=10))
+    toys = generate_toys(objective, first.values, 40, seed=9).main
+    np.testing.assert_array_equal(toys, generate_toys(model, first.values, 40, seed=9).main)
+    np.testing.assert_array_equal(toys[:10], generate_toys(objective, first.values, 10, seed=9).main)
+    assert not np.array_equal(toys, generate_toys(objective, first.values, 40, seed=10).main)
     refits = [fit(objective, observed=toy, n_random_starts=0).x for toy in toys[:5]]
     np.testing.assert_array_equal(refits, [fit(objective, observed=toy, n_random_starts=0).x for toy in toys[:5]])
 
@@ -179,5 +179,5 @@ def test_toy_results_do_not_depend_on_worker_count(model):
     serial = toy_pvalue(objective, hypothesis, n_toys=30, executor=SerialExecutor(), seed=5)
     with ProcessPoolExecutor(max_workers=2) as executor:
         pooled = toy_pvalue(objective, hypothesis, n_toys=30, executor=executor, seed=5)
-    np.testing.assert_array_equal(serial.toy_statistics, pooled.toy_statistics)
-    assert serial.p_value == pooled.p_value and serial.n_failed == 0
+    np.testing.assert_array_equal(serial.toys.statistics, pooled.toys.statistics)
+    assert serial.p_value == pooled.p_value and serial.toys.n_failed == 0

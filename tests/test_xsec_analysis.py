@@ -15,7 +15,7 @@ from bayesfit.analysis import Analysis
 from bayesfit.analysis.build import CrossSectionAnalysis
 from bayesfit.analysis.run import RunOptions, run_analysis_file
 from bayesfit.errors import AnalysisFileError
-from bayesfit.inference.fit import Objective
+from bayesfit.inference.objective import Objective
 from bayesfit.inference.profile import profile_likelihood
 from bayesfit.workflows import xsec
 
@@ -145,7 +145,7 @@ def test_flux_nuisance_file_gives_components_at_the_throw_components() -> None:
     nuisance = Analysis.from_file(MODELS / "xsec_flux.yaml", [*SMALL, "cross_section.flux=nuisance"])
     assert [p.name for p in nuisance.model.free_parameters] == [*SCALES, "flux_throw"]
     point = {**dict(zip(SCALES, (0.9, 1.1, 0.3, 0.8))), "flux_throw": np.linspace(-1, 1, 8)}
-    flux = nuisance.throws["flux"].mean + nuisance.throws["flux"].loadings @ point["flux_throw"]
+    flux = nuisance.constraints[0].value(point["flux_throw"])
     linearised = nuisance.chain.linearised
     weights = linearised.variation_weights / linearised.variation_weights.sum()
     reference = xsec.flux_template_predictor(nuisance.inputs, nuisance.chain.templates).evaluate(

@@ -10,7 +10,7 @@ from scipy import special, stats
 
 from bayesfit.datasets.xsec_toy import cross_section_table
 from bayesfit.errors import AnalysisFileError, ModelError
-from bayesfit.inference.fit import Objective, fit
+from bayesfit.inference import Objective, fit
 from bayesfit.model import BinnedModel
 from bayesfit.predictors import MatrixPredictor
 from bayesfit.workflows import xsec

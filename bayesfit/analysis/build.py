@@ -145,14 +145,14 @@ class Analysis(ABC):
         The binning of the observed counts.
     predictor:
         Expected counts per bin from the components (fixed parameters removed).
-    throws:
-        Parameters with a multivariate normal prior from throws (``{}`` if none).
+    constraints:
+        Auxiliary measurements of the model (e.g. a flux nuisance from throws; none if empty).
     """
 
     spec: AnalysisSpec
     binning: Binning
     predictor: Predictor
-    throws: Mapping[str, Any]
+    constraints: Sequence[Any]
 
     def __new__(cls, spec: AnalysisSpec | None = None) -> Analysis:
         if cls is Analysis:  # the kind of analysis the file describes
@@ -191,7 +191,8 @@ class Analysis(ABC):
     def _checked_parameters(self, predictor: Predictor) -> Predictor:
         """``predictor`` after checking its parameters against ``parameters:``, fixed ones removed."""
         declared = set(self.spec.parameters)
-        used = set(predictor.parameter_names) - set(self.throws)
+        thrown = {getattr(c, "parameter", None) for c in self.constraints}
+        used = set(predictor.parameter_names) - thrown
         for name in sorted(declared - used):
             raise AnalysisFileError(
                 f"{self.spec.where('parameters', name)}: parameter {name!r} is not used by any component; "
@@ -216,39 +217,36 @@ class Analysis(ABC):
 
     @cached_property
     def model(self) -> Any:
-        """The :class:`~bayesfit.model.BinnedModel` with the file's priors, starts and bounds."""
-        return self.model_given({})
-
-    def model_given(self, hypothesis: Mapping[str, float]) -> Any:
-        """The model with the parameters of ``hypothesis`` fixed at its values (``{}``: the full model)."""
+        """The :class:`~bayesfit.model.BinnedModel` with the file's priors, starts, bounds and POI."""
         from bayesfit.model import BinnedModel
 
-        unknown = sorted(set(hypothesis) - set(self.predictor.parameter_names))
-        if unknown:
-            raise AnalysisFileError(
-                f"{self.spec.where('inference')}: hypothesis fixes unknown parameter(s) {unknown}; "
-                f"the free parameters are {list(self.predictor.parameter_names)}"
-            )
-        predictor = FixedParameters(self.predictor, hypothesis) if hypothesis else self.predictor
-        free = [p for p in self.spec.parameters.values() if not p.fixed and p.name not in hypothesis]
+        free = [p for p in self.spec.parameters.values() if not p.fixed]
         with _located(self.spec, "parameters"):
             return BinnedModel(
-                predictor,
+                self.predictor,
                 self.observed,
                 priors={p.name: p.prior for p in free},
                 likelihood=self.spec.likelihood,
                 systematics=None if self.spec.systematics == "none" else self.spec.systematics,
-                throws=self.throws or None,
+                constraints=self.constraints,
                 starts={p.name: p.start for p in free if p.start is not None},
                 bounds={p.name: _as_bounds(p.bounds) for p in free},
+                poi=self.spec.poi,
             )
 
-    @cached_property
-    def objective(self) -> Any:
-        """The compiled maximum-likelihood objective, shared by fits, scans and toys."""
-        from bayesfit.inference.fit import Objective
+    def model_given(self, hypothesis: Mapping[str, float]) -> Any:
+        """The model with the parameters of ``hypothesis`` fixed at its values (``{}``: the full model)."""
+        if not hypothesis:
+            return self.model
+        with _located(self.spec, "inference"):
+            return self.model.fixed_at(hypothesis)
 
-        return Objective(self.model, "ml")
+    @property
+    def objective(self) -> Any:
+        """The compiled maximum-likelihood objective, shared by fits, scans, tests and toys."""
+        from bayesfit.inference.objective import objective_for
+
+        return objective_for(self.model)
 
     # ------------------------------------------------------------------ inference
     def fit(self, **options: Any) -> Any:
@@ -301,6 +299,20 @@ class Analysis(ABC):
 
         return bayes_factor(self.model_given(numerator), self.model_given(denominator), **options)
 
+    def hypotest(self, poi_value: float, **options: Any) -> Any:
+        """Hypothesis test of the POI at ``poi_value`` (options of :func:`bayesfit.inference.hypotest`)."""
+        from bayesfit.inference.hypotest import hypotest
+
+        with _located(self.spec, "poi"):
+            return hypotest(self.objective, poi_value, **options)
+
+    def upper_limit(self, **options: Any) -> Any:
+        """Upper limit on the POI (options of :func:`bayesfit.inference.upper_limit`)."""
+        from bayesfit.inference.hypotest import upper_limit
+
+        with _located(self.spec, "poi"):
+            return upper_limit(self.model, **options)
+
     def sample(self, **options: Any) -> Any:
         """NUTS posterior with the file's priors (options: draws, tune, chains, seed, sampler, ...)."""
         from bayesfit.inference.posterior import sample_posterior
@@ -327,7 +339,7 @@ class ReweightedMCAnalysis(Analysis):
 
     def __init__(self, spec: AnalysisSpec) -> None:
         self.spec = spec
-        self.throws = {}
+        self.constraints = []
         with _located(spec, "binning"):
             self.binning = (
                 Binning.from_yaml(spec.binning["path"]) if "path" in spec.binning else build_binning(spec.binning)
@@ -441,12 +453,12 @@ class CrossSectionAnalysis(Analysis):
         self.binning = self.inputs.reco_binning
         templates = self._templates()
         with _located(spec, "components"):
-            vector, throws = xsec.template_predictor(
+            vector, constraints = xsec.template_predictor(
                 self.inputs, self.chain, templates=list(templates.values()), flux=self.flux_treatment
             )
             scales = [self.spec.components[name]["scale"] for name in templates]
             predictor = SplitParameter(vector, "weights", scales, name=self.name)
-        self.throws = throws or {}
+        self.constraints = constraints
         self._unfixed_predictor = predictor
         self.predictor = self._checked_parameters(predictor)
 

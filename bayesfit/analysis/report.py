@@ -24,26 +24,9 @@ __all__ = ["fit_summary", "format_table", "posterior_summary", "sampling_summary
 POSTERIOR_COLUMNS = ("mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk")
 
 
-def _entries(values: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Flatten ``{name: array}`` into ``{"name" or "name[i]": float}``."""
-    flat = {}
-    for name, value in values.items():
-        array = np.asarray(value, dtype=float)
-        if array.ndim == 0:
-            flat[name] = float(array)
-        else:
-            flat.update({f"{name}[{i}]": float(v) for i, v in enumerate(array.ravel())})
-    return flat
-
-
 def fit_summary(result: Any) -> dict[str, Any]:
-    """The ``fit`` section from a :class:`~bayesfit.inference.fit.FitResult`."""
-    values, errors = _entries(result.values), _entries(result.errors)
-    return {
-        "parameters": {name: {"value": values[name], "error": errors[name]} for name in values},
-        "neg_log_likelihood": float(result.nll),
-        "converged": bool(result.converged),
-    }
+    """The ``fit`` section from a :class:`~bayesfit.inference.results.FitResult`: its ``to_dict()``."""
+    return result.to_dict()
 
 
 def posterior_summary(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -70,6 +53,11 @@ def sampling_summary(idata: Any, seconds: float) -> dict[str, Any]:
     }
 
 
+def _number(value: float | None) -> float:
+    """A summary number for printing (``None``, JSON's NaN, prints as ``nan``)."""
+    return float("nan") if value is None else float(value)
+
+
 def format_table(summary: Mapping[str, Any]) -> str:
     """A short human-readable table of the fit and, if present, the posterior."""
     fit = summary["fit"]
@@ -82,14 +70,27 @@ def format_table(summary: Mapping[str, Any]) -> str:
     lines = [f"analysis {summary['analysis']}", header, "-" * len(header)]
     for name in names:
         entry = fit["parameters"][name]
-        line = f"{name:<{width}}  {entry['value']:>12.5g} {entry['error']:>10.3g}"
+        line = f"{name:<{width}}  {_number(entry['value']):>12.5g} {_number(entry['error']):>10.3g}"
         if name in posterior:
             p = posterior[name]
             interval = f"[{p['hdi_3%']:.4g}, {p['hdi_97%']:.4g}]"
             line += f"  {p['mean']:>11.5g} {p['sd']:>9.3g} {interval:>21} {p['r_hat']:>6.3f} {p['ess_bulk']:>6.0f}"
         lines.append(line)
     status = "converged" if fit["converged"] else "NOT converged"
-    lines.append(f"-ln L at the maximum = {fit['neg_log_likelihood']:.5f} ({status})")
+    lines.append(f"-ln L at the maximum = {_number(fit['neg_log_likelihood']):.5f} ({status})")
+    if "upper_limit" in summary:
+        limit = summary["upper_limit"]
+        expected = limit["expected"] or {}
+        lines.append(
+            f"{round(100 * limit['level'])}% CLs upper limit on {limit['poi']}: {_number(limit['observed']):.4g} "
+            f"(expected {_number(expected.get('median')):.4g}, 68% band [{_number(expected.get('-1sigma')):.4g}, "
+            f"{_number(expected.get('+1sigma')):.4g}])"
+        )
+    for name, test in summary.get("hypotests", {}).items():
+        lines.append(
+            f"hypotest {name} ({test['test_statistic']}, {test['poi']} = {_number(test['poi_value']):g}): "
+            f"p = {_number(test['p_value']):.4g}, {_number(test['significance']):.2f} sigma"
+        )
     if "sampling" in summary:
         s = summary["sampling"]
         lines.append(

@@ -71,6 +71,8 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     say(f"maximum-likelihood fit in {time.perf_counter() - start:.1f} s")
     summary: dict[str, Any] = {"analysis": spec.name, "fit": fit_summary(best_fit)}
     summary["data"] = analysis.data_summary()
+    if spec.poi is not None:
+        summary["poi"] = {"name": analysis.model.poi}
 
     scans = {}
     for parameter, grid in settings.profile.items():
@@ -105,11 +107,12 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         if outcome.toys is not None:
             entry.update(
                 toy_statistic=statistic,
-                observed_toy_statistic=float(outcome.toys.observed_statistic),
+                observed_toy_statistic=float(outcome.toys.statistic),
                 toys=n_toys,
                 p_value_toys=float(outcome.toys.p_value),
                 p_value_toys_error=float(outcome.toys.p_value_error),
-                failed_toy_fits=int(outcome.toys.n_failed),
+                p_value_toys_upper_limit=outcome.toys.p_value_upper_limit,
+                failed_toy_fits=int(outcome.toys.toys.n_failed),
             )
         summary.setdefault("tests", {})[test_name] = entry
         toys_text = "" if outcome.toys is None else f", toys {outcome.toys.p_value:.3g} +- {outcome.toys.p_value_error:.2g}"
@@ -127,14 +130,42 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         summary.setdefault("bayes_factors", {})[factor_name] = {
             "numerator": dict(hypotheses["numerator"]),
             "denominator": dict(hypotheses["denominator"]),
-            "ln_bayes_factor": float(factor.ln_bayes_factor),
-            "error": float(factor.error),
-            "ln_evidence_numerator": float(factor.evidence_a.log_evidence),
-            "ln_evidence_denominator": float(factor.evidence_b.log_evidence),
+            **factor.to_dict(),
         }
         say(
             f"Bayes factor {factor_name}: ln BF = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f} "
             f"in {time.perf_counter() - start:.1f} s"
+        )
+
+    for test_name, test in settings.hypotests.items():
+        start = time.perf_counter()
+        result = analysis.hypotest(
+            float(test["poi_value"]), test_statistic=test.get("test_statistic", "qmu_tilde"),
+            calculator=test.get("calculator", "asymptotic"), n_toys=int(test.get("toys", 1000)),
+            seed=settings.seed, n_workers=settings.toys.get("workers"),
+        )
+        summary.setdefault("hypotests", {})[test_name] = result.to_dict()
+        say(
+            f"hypotest {test_name} ({result.test_statistic}, {result.poi} = {result.poi_value:g}): "
+            f"CLs = {result.cls:.4g}, p = {result.p_value:.4g} ({result.significance:.2f} sigma) "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+
+    limit_settings = dict(settings.upper_limit or {})
+    if limit_settings:
+        start = time.perf_counter()
+        scan = limit_settings.get("scan")
+        limit = analysis.upper_limit(
+            level=float(limit_settings.get("level", 0.95)),
+            test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
+            calculator=limit_settings.get("calculator", "asymptotic"),
+            scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
+            n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed, n_workers=settings.toys.get("workers"),
+        )
+        summary["upper_limit"] = limit.to_dict()
+        say(
+            f"{round(100 * limit.level)}% CLs upper limit on {limit.poi}: {limit.observed:.4g} "
+            f"(expected {limit.expected[2]:.4g}) in {time.perf_counter() - start:.1f} s"
         )
 
     idata = None
@@ -155,6 +186,11 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         names = [p.name for p in analysis.model.free_parameters]
         summary["posterior"] = posterior_summary(idata, names)
         summary["sampling"] = sampling_summary(idata, seconds)
+        if limit_settings.get("credible"):
+            credible = analysis.upper_limit(method="credible", level=float(limit_settings.get("level", 0.95)),
+                                            idata=idata)
+            summary["upper_limit_credible"] = credible.to_dict()
+            say(f"{round(100 * credible.level)}% credible upper limit on {credible.poi}: {credible.observed:.4g}")
 
     files = [folder.write_json("summary.json", summary)]
     if idata is not None:
@@ -228,7 +264,7 @@ def _write_figures(
         for name, figure in projection_figures(analysis.binning, counts).items():
             files.append(folder.write_figure(f"{name}.png", figure))
     for parameter, scan in scans.items():
-        best = float(scan.best_fit.x[analysis.objective.labels().index(parameter)])  # also "weights[2]"
+        best = scan.best_fit.value(scan.parameter)
         ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best)
         files.append(folder.write_figure(_profile_file(parameter), ax.figure))
     if scans:

@@ -19,11 +19,24 @@ import jsonschema
 from bayesfit.analysis.source import LocatedDocument
 from bayesfit.errors import AnalysisFileError
 
-__all__ = ["ANALYSIS_SCHEMA", "FLUX_TREATMENTS", "LIKELIHOODS", "SAMPLERS", "SOURCES", "STATISTICS", "validate_analysis"]
+__all__ = [
+    "ANALYSIS_SCHEMA",
+    "CALCULATORS",
+    "FLUX_TREATMENTS",
+    "LIKELIHOODS",
+    "SAMPLERS",
+    "SOURCES",
+    "STATISTICS",
+    "TEST_STATISTICS",
+    "validate_analysis",
+]
 
 LIKELIHOODS = ("poisson", "effective", "barlow-beeston-lite")
 SAMPLERS = ("pymc", "nutpie")
 STATISTICS = ("likelihood_ratio", "max_likelihood")
+#: Test statistics and calculators of hypotests and limits (those of bayesfit.inference, checked by a test).
+TEST_STATISTICS = ("q0", "qmu", "qmu_tilde", "tmu", "tmu_tilde")
+CALCULATORS = ("asymptotic", "toys")
 SOURCES = ("toy", "remu")
 FLUX_TREATMENTS = ("universes", "nuisance")
 
@@ -188,6 +201,29 @@ INFERENCE_SCHEMA = _closed(
                 ("numerator", "denominator"),
             ),
         },
+        "hypotests": {
+            "type": "object",
+            "additionalProperties": _closed(
+                {
+                    "poi_value": _number,
+                    "test_statistic": {"type": "string", "enum": list(TEST_STATISTICS)},
+                    "calculator": {"type": "string", "enum": list(CALCULATORS)},
+                    "toys": _positive_int,
+                },
+                ("poi_value",),
+            ),
+        },
+        "upper_limit": _closed(
+            {
+                "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                "test_statistic": {"type": "string", "enum": ["qmu", "qmu_tilde"]},
+                "calculator": {"type": "string", "enum": list(CALCULATORS)},
+                "toys": _positive_int,
+                "scan": _closed({"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}},
+                                ("start", "stop")),
+                "credible": {"type": "boolean"},
+            }
+        ),
     }
 )
 
@@ -210,6 +246,7 @@ ANALYSIS_SCHEMA: dict[str, Any] = _closed(
         "components": {"type": "object", "minProperties": 1, "additionalProperties": COMPONENT_SCHEMA},
         "parameters": {"type": "object", "minProperties": 1, "additionalProperties": PARAMETER_SCHEMA},
         "likelihood": {"type": "string", "enum": list(LIKELIHOODS)},
+        "poi": _name,
         "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
         "inference": INFERENCE_SCHEMA,
         "cross_section": CROSS_SECTION_SCHEMA,

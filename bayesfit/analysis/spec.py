@@ -65,6 +65,10 @@ class InferenceSettings:
     the ``statistic`` (``likelihood_ratio``, the default, or ReMU's ``max_likelihood``);
     ``bayes_factors`` maps a name to two hypotheses, ``numerator`` and ``denominator`` (``{}`` is
     the full model), whose evidences SMC estimates with ``draws`` particles in ``chains`` runs.
+    ``hypotests`` maps a name to a test of the POI (``poi_value``, ``test_statistic``,
+    ``calculator``, ``toys``; see :func:`bayesfit.inference.hypotest`); ``upper_limit`` asks for
+    the CLs upper limit (``level``, ``test_statistic``, ``calculator``, ``scan``) and, with
+    ``credible: true``, the Bayesian credible limit from the posterior.
     """
 
     draws: int = 1000
@@ -77,6 +81,8 @@ class InferenceSettings:
     toys: Mapping[str, int] = field(default_factory=dict)
     tests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     bayes_factors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    hypotests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    upper_limit: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class AnalysisSpec:
     parameters: Mapping[str, ParameterSpec]
     likelihood: str = "poisson"
     systematics: str = "none"
+    poi: str | None = None
     inference: InferenceSettings = InferenceSettings()
     cross_section: Mapping[str, Any] | None = None
     document: LocatedDocument | None = field(default=None, compare=False, repr=False)
@@ -203,6 +210,7 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
         },
         likelihood=data.get("likelihood", "poisson"),
         systematics=data.get("systematics", {}).get("mode", "none"),
+        poi=data.get("poi"),
         inference=InferenceSettings(**settings),
         cross_section=cross_section,
         document=document,

@@ -1,46 +1,59 @@
-"""Inference on a :class:`bayesfit.model.BinnedModel`: fits, profiles, posteriors, p-values, evidences."""
+"""Inference on any :class:`bayesfit.model.BinnedModel`: fits, profiles, tests, limits, posteriors, evidences.
+
+Every function takes the model (or its compiled objective) and returns a type of
+:mod:`bayesfit.inference.results`:
+
+- frequentist: :func:`fit` (ML, MAP), :func:`profile_likelihood` (1-D, 2-D), :func:`wilks_pvalue`,
+  :func:`goodness_of_fit`, :func:`toy_pvalue`, :func:`hypotest` (``q0``, ``qmu``, ``qmu_tilde``,
+  ``tmu``, ``tmu_tilde``; asymptotic or toys), :func:`upper_limit` (CLs, or credible);
+- Bayesian: :func:`sample_posterior` (NUTS), :func:`posterior_predictive_pvalue`,
+  :func:`log_evidence_smc`, :func:`savage_dickey`, :func:`bayes_factor`.
+"""
 
 from __future__ import annotations
 
-from bayesfit.inference.bayes_factor import (
+from bayesfit.inference.bayes_factor import bayes_factor, log_evidence_smc, savage_dickey
+from bayesfit.inference.fit import fit
+from bayesfit.inference.hypotest import hypotest, upper_limit
+from bayesfit.inference.objective import Objective, objective_for
+from bayesfit.inference.posterior import SamplingWarning, diagnose, sample_posterior, universe_posterior
+from bayesfit.inference.profile import profile_likelihood, profile_likelihood_2d
+from bayesfit.inference.pvalues import goodness_of_fit, posterior_predictive_pvalue, wilks_pvalue
+from bayesfit.inference.results import (
     BayesFactorResult,
     EvidenceResult,
-    bayes_factor,
-    log_evidence_smc,
-    savage_dickey,
+    FitResult,
+    HypotestResult,
+    ProfileResult,
+    TestResult,
+    ToyResult,
+    UpperLimitResult,
 )
-from bayesfit.inference.fit import FitResult, Objective, fit
-from bayesfit.inference.posterior import SamplingWarning, diagnose, sample_posterior, universe_posterior
-from bayesfit.inference.profile import ProfileScan, ProfileScan2D, profile_likelihood, profile_likelihood_2d
-from bayesfit.inference.pvalues import (
-    GoodnessOfFit,
-    PosteriorPredictiveCheck,
-    WilksResult,
-    goodness_of_fit,
-    posterior_predictive_pvalue,
-    wilks_pvalue,
-)
-from bayesfit.inference.toys import SerialExecutor, ToyResult, generate_toys, toy_pvalue
+from bayesfit.inference.test_statistics import TEST_STATISTICS
+from bayesfit.inference.toys import SerialExecutor, asimov_data, generate_toys, toy_pvalue
 
 __all__ = [
+    "TEST_STATISTICS",
     "BayesFactorResult",
     "EvidenceResult",
     "FitResult",
-    "GoodnessOfFit",
+    "HypotestResult",
     "Objective",
-    "PosteriorPredictiveCheck",
-    "ProfileScan",
-    "ProfileScan2D",
+    "ProfileResult",
     "SamplingWarning",
     "SerialExecutor",
+    "TestResult",
     "ToyResult",
-    "WilksResult",
+    "UpperLimitResult",
+    "asimov_data",
     "bayes_factor",
     "diagnose",
     "fit",
     "generate_toys",
     "goodness_of_fit",
+    "hypotest",
     "log_evidence_smc",
+    "objective_for",
     "posterior_predictive_pvalue",
     "profile_likelihood",
     "profile_likelihood_2d",
@@ -48,5 +61,6 @@ __all__ = [
     "savage_dickey",
     "toy_pvalue",
     "universe_posterior",
+    "upper_limit",
     "wilks_pvalue",
 ]

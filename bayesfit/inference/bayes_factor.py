@@ -2,8 +2,9 @@
 
 - :func:`log_evidence_smc`: ``ln Z = ln int L(theta) pi(theta) dtheta`` from ``pm.sample_smc``,
   one estimate per independent chain; their spread gives the error.
-- :func:`bayes_factor`: ``ln BF = ln Z_a - ln Z_b`` of two analyses of the same counts
-  (positive: the data prefer ``model_a``).
+- :func:`bayes_factor`: ``ln BF = ln Z(numerator) - ln Z(denominator)`` of two models of the same
+  data, or of a model and a nested hypothesis of it (``{"mu": 0.0}``); positive values favour
+  the numerator.
 - :func:`savage_dickey`: for a nested hypothesis (one entry fixed at a value, priors of the others
   independent of it) ``BF(nested / full) = p(value | data) / p(value)``, the posterior density
   estimated in the sampler's unconstrained space (log or logit of a bounded entry) by a Gaussian
@@ -16,44 +17,20 @@ Evidences need proper priors: a flat prior over an infinite range makes ``Z`` ar
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from scipy import special
 from scipy.stats import gaussian_kde
 
 from bayesfit.errors import InferenceError, ModelError
+from bayesfit.inference.results import BayesFactorResult, EvidenceResult
 from bayesfit.model import BinnedModel, ModelParameter
 
-__all__ = [
-    "BayesFactorResult",
-    "EvidenceResult",
-    "bayes_factor",
-    "log_evidence_smc",
-    "pymc_log_evidence",
-    "savage_dickey",
-]
+__all__ = ["BAYES_FACTOR_METHODS", "bayes_factor", "log_evidence_smc", "pymc_log_evidence", "savage_dickey"]
 
-BAYES_FACTOR_METHODS = ("smc",)
-
-
-class EvidenceResult(NamedTuple):
-    """``log_evidence``: ``ln`` of the mean evidence over chains; ``error``: standard error of the
-    per-chain ``ln Z`` (NaN with one chain); ``per_chain``: ``ln Z`` of every chain, ``(chains,)``."""
-
-    log_evidence: float
-    error: float
-    per_chain: np.ndarray
-
-
-class BayesFactorResult(NamedTuple):
-    """``ln_bayes_factor`` (first over second hypothesis) with its standard ``error``; the evidences
-    when they were computed (SMC), else ``None`` (Savage-Dickey)."""
-
-    ln_bayes_factor: float
-    error: float
-    evidence_a: EvidenceResult | None
-    evidence_b: EvidenceResult | None
+BAYES_FACTOR_METHODS = ("smc", "savage_dickey")
 
 
 def log_evidence_smc(
@@ -104,23 +81,47 @@ def pymc_log_evidence(
 
 
 def bayes_factor(
-    model_a: BinnedModel, model_b: BinnedModel, *, method: str = "smc", **kwargs: Any
+    numerator: BinnedModel,
+    denominator: BinnedModel | Mapping[str, float],
+    *,
+    method: str = "smc",
+    **kwargs: Any,
 ) -> BayesFactorResult:
-    """``ln BF = ln Z_a - ln Z_b`` of two models of the same counts (``kwargs`` go to :func:`log_evidence_smc`)."""
+    """``ln BF = ln Z(numerator) - ln Z(denominator)`` of two models of the same data.
+
+    Parameters
+    ----------
+    numerator:
+        A model.
+    denominator:
+        Another model of the same data, or a hypothesis nested in ``numerator``: entries held
+        fixed, e.g. ``{"mu": 0.0}`` (background only) or ``{"model_A": 0.0}``.
+    method:
+        ``"smc"``: both evidences by Sequential Monte Carlo (``kwargs`` go to
+        :func:`log_evidence_smc`); ``"savage_dickey"``: the density ratio of a nested hypothesis
+        fixing one entry (``kwargs`` go to :func:`savage_dickey`).
+    """
     if method not in BAYES_FACTOR_METHODS:
-        raise ModelError(
-            f"unknown Bayes factor method {method!r}; valid: {list(BAYES_FACTOR_METHODS)} "
-            "(use savage_dickey for a nested hypothesis)"
-        )
-    if not np.array_equal(model_a.observed, model_b.observed):
-        raise ModelError("a Bayes factor compares models of the same counts, but the observed counts differ")
-    evidence_a = log_evidence_smc(model_a, **kwargs)
-    evidence_b = log_evidence_smc(model_b, **kwargs)
+        raise ModelError(f"unknown Bayes factor method {method!r}; valid: {list(BAYES_FACTOR_METHODS)}")
+    if method == "savage_dickey":
+        if not isinstance(denominator, Mapping) or len(denominator) != 1:
+            raise ModelError("the Savage-Dickey ratio needs a nested hypothesis fixing one entry, e.g. {'mu': 0.0}")
+        ((entry, value),) = denominator.items()
+        nested = savage_dickey(numerator, entry, float(value), **kwargs)
+        return BayesFactorResult(-nested.ln_bayes_factor, nested.error, "savage_dickey")
+    if isinstance(denominator, Mapping):
+        denominator = numerator.fixed_at(denominator)
+    if not (np.array_equal(numerator.observed, denominator.observed)
+            and np.array_equal(numerator.auxdata, denominator.auxdata)):
+        raise ModelError("a Bayes factor compares models of the same data, but the observed data differ")
+    evidence_numerator = log_evidence_smc(numerator, **kwargs)
+    evidence_denominator = log_evidence_smc(denominator, **kwargs)
     return BayesFactorResult(
-        evidence_a.log_evidence - evidence_b.log_evidence,
-        float(np.hypot(evidence_a.error, evidence_b.error)),
-        evidence_a,
-        evidence_b,
+        evidence_numerator.log_evidence - evidence_denominator.log_evidence,
+        float(np.hypot(evidence_numerator.error, evidence_denominator.error)),
+        "smc",
+        evidence_numerator,
+        evidence_denominator,
     )
 
 
@@ -146,8 +147,10 @@ def savage_dickey(
 
     The error is the standard error of the per-chain estimates.
     """
-    variable, index = _find_entry(model, parameter)
-    lower, upper = variable.lower, variable.upper
+    variable, index = model.entry(parameter, "savage_dickey")
+    if not variable.free.ravel()[index]:
+        raise ModelError(f"savage_dickey: {parameter!r} is fixed in the model")
+    lower, upper = float(variable.lower.ravel()[index]), float(variable.upper.ravel()[index])
     if not lower <= value <= upper:
         raise ModelError(f"savage_dickey: {parameter} = {value:g} is outside its support [{lower:g}, {upper:g}]")
     log_prior = _log_prior_density(model, variable, index, value)
@@ -163,17 +166,19 @@ def savage_dickey(
     per_chain = np.array([_log_density_at(chain, value, lower, upper) for chain in samples])
     n_chains = len(per_chain)
     error = float(np.std(per_chain, ddof=1) / np.sqrt(n_chains)) if n_chains > 1 else float("nan")
-    return BayesFactorResult(log_posterior - log_prior, error, None, None)
+    return BayesFactorResult(log_posterior - log_prior, error, "savage_dickey")
 
 
 # ---------------------------------------------------------------------- helpers
 def _check_proper_priors(model: BinnedModel) -> None:
     for variable in model.free_parameters:
-        if variable.prior.is_flat and not (np.isfinite(variable.lower) and np.isfinite(variable.upper)):
-            raise ModelError(
-                f"parameter {variable.name!r} has a flat prior on [{variable.lower:g}, {variable.upper:g}]: "
-                "evidences and Bayes factors need proper priors; give it one in priors="
-            )
+        lower, upper = variable.lower.ravel(), variable.upper.ravel()
+        for index in variable.free_index:
+            if variable.priors[index].is_flat and not (np.isfinite(lower[index]) and np.isfinite(upper[index])):
+                raise ModelError(
+                    f"parameter {variable.labels[index]!r} has a flat prior on [{lower[index]:g}, {upper[index]:g}]: "
+                    "evidences and Bayes factors need proper priors; give it one in priors="
+                )
 
 
 def _prior_population(pymc_model: Any, draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -217,44 +222,32 @@ def _last_finite_per_chain(log_marginal_likelihood: np.ndarray) -> np.ndarray:
     return np.array(per_chain)
 
 
-def _find_entry(model: BinnedModel, parameter: str) -> tuple[ModelParameter, int]:
-    """The model variable and the flat index of entry ``parameter`` (a name or ``"name[i]"``)."""
-    labels = {}
-    for variable in model.free_parameters:
-        if variable.shape == ():
-            labels[variable.name] = (variable, 0)
-        else:
-            labels.update({f"{variable.name}[{i}]": (variable, i) for i in range(variable.size)})
-            if variable.size == 1:
-                labels[variable.name] = (variable, 0)
-    if parameter not in labels:
-        raise ModelError(f"unknown parameter entry {parameter!r}; entries are {list(labels)}")
-    return labels[parameter]
-
-
 def _log_prior_density(model: BinnedModel, variable: ModelParameter, index: int, value: float) -> float:
-    """Marginal prior log density of one entry at ``value`` (truncation to the bounds normalised)."""
-    import pymc as pm
-
-    prior = variable.prior
+    """Marginal prior log density of one entry at ``value`` (truncation to the bounds normalised),
+    from the same prior the model samples and MAP fits use."""
+    prior = variable.priors[index]
     if prior.hyperparameters:
         raise ModelError(
-            f"savage_dickey: the prior of {variable.name!r} depends on hyperparameters {list(prior.hyperparameters)}; "
-            "its marginal density at a point is not available"
+            f"savage_dickey: the prior of {variable.labels[index]!r} depends on hyperparameters "
+            f"{list(prior.hyperparameters)}; its marginal density at a point is not available"
         )
-    if prior.is_flat and not (np.isfinite(variable.lower) and np.isfinite(variable.upper)):
+    if prior.distribution == "MvNormal":
+        raise ModelError(f"savage_dickey: the prior of {variable.name!r} is multivariate; "
+                         "the marginal density of one entry is not available")
+    lower, upper = float(variable.lower.ravel()[index]), float(variable.upper.ravel()[index])
+    if prior.is_flat:
+        if not (np.isfinite(lower) and np.isfinite(upper)):
+            raise ModelError(
+                f"savage_dickey: {variable.labels[index]!r} has an improper flat prior; the Bayes factor needs a proper prior"
+            )
+        return -float(np.log(upper - lower))
+    log_density = float(np.asarray(prior.logp(np.asarray(value, dtype=float), {}, lower, upper).eval()))
+    if not np.isfinite(log_density):
         raise ModelError(
-            f"savage_dickey: {variable.name!r} has an improper flat prior; the Bayes factor needs a proper prior"
+            f"savage_dickey: the prior density of {variable.labels[index]!r} at {value:g} is zero; "
+            "the ratio is not defined there"
         )
-    random_variable = model.pymc_model[variable.name]
-    point = np.full(variable.shape, value, dtype=float)
-    log_density = np.asarray(pm.logp(random_variable, point).eval(), dtype=float)
-    if log_density.shape != variable.shape:
-        raise ModelError(
-            f"savage_dickey: the prior of {variable.name!r} ({prior}) is not elementwise; "
-            "the marginal density of one entry is not available"
-        )
-    return float(log_density.reshape(-1)[index])
+    return log_density
 
 
 def _log_density_at(samples: np.ndarray, value: float, lower: float, upper: float) -> float:

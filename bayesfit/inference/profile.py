@@ -1,74 +1,27 @@
-"""Profile likelihoods: ``-2 Delta ln L`` scans with the other parameters re-fitted.
+"""Profile likelihoods: ``-2 Delta ln L`` scans with the other entries re-fitted.
 
 A scan walks outwards from the best fit, starting each fit from its neighbour's solution (warm
-starts), and reuses one compiled objective for every point. Intervals are read off the scan where
-``-2 Delta ln L`` crosses the chi-square quantile of the requested level (Wilks).
+starts), and reuses the model's one compiled objective for every point. Intervals are read off
+the scan where ``-2 Delta ln L`` crosses the chi-square quantile of the requested level (Wilks),
+and end at a parameter's bound when the scan reaches it (see
+:meth:`~bayesfit.inference.results.ProfileResult.interval`). Scanned values outside an entry's
+bounds are refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from bayesfit.errors import InferenceError
-from bayesfit.inference.fit import FitResult, Objective, fit
+from bayesfit.inference.fit import fit
+from bayesfit.inference.objective import Objective, check_entry_value, objective_for
+from bayesfit.inference.results import FitResult, ProfileResult
 from bayesfit.model import BinnedModel
 
-__all__ = ["ProfileScan", "ProfileScan2D", "profile_likelihood", "profile_likelihood_2d"]
-
-
-class ProfileScan(NamedTuple):
-    """A 1-D profile-likelihood scan.
-
-    Attributes
-    ----------
-    parameter:
-        The scanned entry (a scalar parameter's name or an entry label such as ``"weights[2]"``).
-    values:
-        Scanned values, increasing, ``(n,)``.
-    twice_delta_nll:
-        ``-2 ln L(value, best other parameters) + 2 ln L(best fit)``, ``(n,)``.
-    converged:
-        Whether each conditional fit converged, ``(n,)``.
-    best_fit:
-        The fit the scan is relative to (unconditional, or under the values held fixed).
-    """
-
-    parameter: str
-    values: np.ndarray
-    twice_delta_nll: np.ndarray
-    converged: np.ndarray
-    best_fit: FitResult
-
-    def p_values(self) -> np.ndarray:
-        """Wilks p-value of each scanned value, ``chi2.sf(-2 Delta ln L, 1)``, ``(n,)``."""
-        return stats.chi2.sf(np.maximum(self.twice_delta_nll, 0.0), 1)
-
-    def interval(self, level: float = 0.682689) -> tuple[float, float]:
-        """Lower and upper end of the profile-likelihood interval at ``level`` (Wilks, 1 dof).
-
-        An end that the scan does not reach is returned as ``-inf`` / ``inf``.
-        """
-        threshold = stats.chi2.ppf(level, 1)
-        return _crossings(self.values, self.twice_delta_nll, threshold)
-
-
-class ProfileScan2D(NamedTuple):
-    """A 2-D profile-likelihood scan on the grid ``values_x`` x ``values_y``.
-
-    ``twice_delta_nll[i, j]`` belongs to ``(values_x[i], values_y[j])``; contours of the
-    chi-square quantiles with 2 dof (2.30 for 68.3%, 5.99 for 95%) give joint regions.
-    """
-
-    parameters: tuple[str, str]
-    values_x: np.ndarray
-    values_y: np.ndarray
-    twice_delta_nll: np.ndarray
-    converged: np.ndarray
-    best_fit: FitResult
+__all__ = ["profile_likelihood", "profile_likelihood_2d"]
 
 
 def profile_likelihood(
@@ -79,37 +32,36 @@ def profile_likelihood(
     best_fit: FitResult | None = None,
     observed: Any | None = None,
     fixed: Mapping[str, float] | None = None,
-) -> ProfileScan:
+) -> ProfileResult:
     """Scan ``-2 Delta ln L`` of one scalar entry over ``values``, re-fitting all others.
 
     Parameters
     ----------
     model:
-        A :class:`~bayesfit.model.BinnedModel` or a compiled :class:`~bayesfit.inference.fit.Objective`
-        (pass one to share its compilation between several scans).
+        A :class:`~bayesfit.model.BinnedModel` (its compiled objective is reused) or an objective.
     parameter:
-        Name of a scalar parameter, or an entry label of a vector one (``"weights[2]"``).
+        A scalar parameter's name or an entry label (``"weights[2]"``, ``"weights[background]"``).
     values:
-        Values to scan (sorted internally).
+        Values to scan (sorted internally), inside the entry's bounds.
     best_fit:
-        The unconditional fit, if already done.
+        The fit the scan is relative to, if already done (under ``fixed``, if given).
     observed:
-        Counts to use instead of the model's.
+        Data to use instead of the model's (counts or ObservedData).
     fixed:
-        Other entries held at these values throughout (a hypothesis, e.g. ``{"model_B": 0.0}``);
-        ``-2 Delta ln L`` is then relative to the best fit under that hypothesis, which
-        ``best_fit`` must be if given.
+        Other entries held at these values throughout (a hypothesis, e.g. ``{"model_B": 0.0}``).
     """
-    objective = _objective(model)
-    _check_entry(objective, parameter)
+    objective = _ml_objective(model)
+    label = _scalar_entry(objective, parameter)
     fixed = dict(fixed or {})
-    if parameter in fixed:
-        raise InferenceError(f"cannot profile {parameter!r} while holding it fixed at {fixed[parameter]:g}")
-    values = np.unique(np.asarray(values, dtype=float))
+    if label in _labels_of(objective, fixed):
+        raise InferenceError(f"cannot profile {parameter!r} while holding it fixed")
+    values = _grid(objective, label, values)
     if best_fit is None:
         best_fit = fit(objective, observed=observed, fixed=fixed)
-    nll, converged = _scan_line(objective, fixed, parameter, values, best_fit, observed)
-    return ProfileScan(parameter, values, 2.0 * (nll - best_fit.nll), converged, best_fit)
+    nll, converged = _scan_line(objective, fixed, label, values, best_fit, observed)
+    return ProfileResult(
+        (label,), (values,), 2.0 * (nll - best_fit.nll), converged, best_fit, fixed, (_bounds(objective, label),)
+    )
 
 
 def profile_likelihood_2d(
@@ -120,36 +72,44 @@ def profile_likelihood_2d(
     *,
     best_fit: FitResult | None = None,
     observed: Any | None = None,
-) -> ProfileScan2D:
+    fixed: Mapping[str, float] | None = None,
+) -> ProfileResult:
     """Scan ``-2 Delta ln L`` over a grid of two scalar entries, re-fitting all others.
 
-    Each row (fixed ``x``) is scanned outwards from the best-fit ``y`` with warm starts; the row
-    starts from the solution of its neighbouring row.
+    ``twice_delta_nll[i, j]`` belongs to ``(values_x[i], values_y[j])``; contours of the
+    chi-square quantiles with 2 dof (2.30 for 68.3%, 5.99 for 95%) give joint regions. Each row
+    (fixed ``x``) is scanned outwards from the best-fit ``y`` with warm starts; a row starts from
+    the solution of its neighbouring row.
     """
-    objective = _objective(model)
-    name_x, name_y = parameters
-    for name in parameters:
-        _check_entry(objective, name)
-    values_x = np.unique(np.asarray(values_x, dtype=float))
-    values_y = np.unique(np.asarray(values_y, dtype=float))
+    objective = _ml_objective(model)
+    name_x, name_y = (_scalar_entry(objective, name) for name in parameters)
+    if name_x == name_y:
+        raise InferenceError(f"a 2-D profile needs two different entries, got {name_x!r} twice")
+    fixed = dict(fixed or {})
+    values_x, values_y = _grid(objective, name_x, values_x), _grid(objective, name_y, values_y)
     if best_fit is None:
-        best_fit = fit(objective, observed=observed)
+        best_fit = fit(objective, observed=observed, fixed=fixed)
     nll = np.empty((len(values_x), len(values_y)))
     converged = np.empty(nll.shape, dtype=bool)
 
     def row_fit(x_value: float, warm: FitResult) -> FitResult:
-        return fit(objective, observed=observed, fixed={name_x: x_value}, starts=[warm.values], n_random_starts=0)
+        return fit(objective, observed=observed, fixed={**fixed, name_x: x_value}, starts=[warm.values],
+                   n_random_starts=0, errors=False)
 
-    row_fits = _walk_outwards(values_x, _entry_value(objective, best_fit, name_x), best_fit, row_fit)
+    row_fits = _walk_outwards(values_x, best_fit.x[objective.index(name_x)], best_fit, row_fit)
     for i, row_start in enumerate(row_fits):
-        nll[i], converged[i] = _scan_line(objective, {name_x: values_x[i]}, name_y, values_y, row_start, observed)
-    return ProfileScan2D((name_x, name_y), values_x, values_y, 2.0 * (nll - best_fit.nll), converged, best_fit)
+        nll[i], converged[i] = _scan_line(objective, {**fixed, name_x: values_x[i]}, name_y, values_y, row_start,
+                                          observed)
+    return ProfileResult(
+        (name_x, name_y), (values_x, values_y), 2.0 * (nll - best_fit.nll), converged, best_fit, fixed,
+        (_bounds(objective, name_x), _bounds(objective, name_y)),
+    )
 
 
 def _scan_line(
     objective: Objective,
     fixed: Mapping[str, float],
-    parameter: str,
+    label: str,
     values: np.ndarray,
     start: FitResult,
     observed: Any | None,
@@ -157,9 +117,10 @@ def _scan_line(
     """Conditional fits at each value (``-ln L`` and convergence), warm-started outwards from ``start``."""
 
     def conditional_fit(value: float, warm: FitResult) -> FitResult:
-        return fit(objective, observed=observed, fixed={**fixed, parameter: value}, starts=[warm.values], n_random_starts=0)
+        return fit(objective, observed=observed, fixed={**fixed, label: value}, starts=[warm.values],
+                   n_random_starts=0, errors=False)
 
-    results = _walk_outwards(values, _entry_value(objective, start, parameter), start, conditional_fit)
+    results = _walk_outwards(values, start.x[objective.index(label)], start, conditional_fit)
     return np.array([r.nll for r in results]), np.array([r.converged for r in results])
 
 
@@ -180,36 +141,37 @@ def _walk_outwards(
     return results
 
 
-def _objective(model: BinnedModel | Objective) -> Objective:
-    if isinstance(model, Objective):
-        if model.kind != "ml":
-            raise InferenceError("profile likelihoods need a maximum-likelihood objective (kind='ml')")
-        return model
-    return Objective(model, "ml")
+def _ml_objective(model: BinnedModel | Objective) -> Objective:
+    objective = objective_for(model)
+    if objective.kind != "ml":
+        raise InferenceError("profile likelihoods need a maximum-likelihood objective (kind='ml')")
+    return objective
 
 
-def _check_entry(objective: Objective, name: str) -> None:
-    scalar_names = {p.name for p in objective.parameters if p.shape == ()}
-    if name not in scalar_names and name not in objective.labels():
-        raise InferenceError(
-            f"cannot profile {name!r}: not a scalar entry of the free parameters {objective.labels()}"
-        )
+def _scalar_entry(objective: Objective, name: str) -> str:
+    """The canonical label of the free scalar entry ``name``."""
+    try:
+        return objective.labels()[objective.index(name)]
+    except Exception as error:
+        raise InferenceError(f"cannot profile {name!r}: {error}") from None
 
 
-def _entry_value(objective: Objective, result: FitResult, name: str) -> float:
-    return float(result.x[objective.labels().index(name)])
+def _labels_of(objective: Objective, values: Mapping[str, Any]) -> set[str]:
+    labels = objective.labels()
+    return {labels[i] for i in objective.entry_indices(values, "fixed")}
 
 
-def _crossings(values: np.ndarray, curve: np.ndarray, threshold: float) -> tuple[float, float]:
-    """Where ``curve`` rises through ``threshold`` left and right of its minimum (linear interpolation)."""
-    minimum = int(np.nanargmin(curve))
-    lower, upper = -np.inf, np.inf
-    for index in range(minimum, 0, -1):
-        if curve[index - 1] >= threshold > curve[index] or curve[index - 1] > threshold >= curve[index]:
-            lower = float(np.interp(threshold, [curve[index], curve[index - 1]], [values[index], values[index - 1]]))
-            break
-    for index in range(minimum, len(values) - 1):
-        if curve[index + 1] >= threshold > curve[index] or curve[index + 1] > threshold >= curve[index]:
-            upper = float(np.interp(threshold, [curve[index], curve[index + 1]], [values[index], values[index + 1]]))
-            break
-    return lower, upper
+def _bounds(objective: Objective, label: str) -> tuple[float, float]:
+    index = objective.index(label)
+    return float(objective.lower[index]), float(objective.upper[index])
+
+
+def _grid(objective: Objective, label: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Sorted unique scan values, each inside the entry's bounds."""
+    grid = np.unique(np.asarray(values, dtype=float))
+    if grid.size == 0:
+        raise InferenceError(f"profile of {label!r}: no values to scan")
+    lower, upper = _bounds(objective, label)
+    for value in (grid[0], grid[-1]):
+        check_entry_value(label, float(value), lower, upper, "profile")
+    return grid

@@ -1,11 +1,13 @@
-"""Asymptotic frequentist p-values and the posterior predictive p-value.
+"""Asymptotic frequentist p-values and the posterior predictive p-value, as :class:`TestResult` s.
 
 - :func:`wilks_pvalue`: ``t = -2 ln [L(hypothesis, best others) / L(best fit)]`` and its
   chi-square tail probability with one degree of freedom per fixed entry (Wilks' theorem; it fails
   for a value on the boundary of the parameter space, e.g. a weight fixed at its lower bound 0:
-  use :func:`bayesfit.inference.toys.toy_pvalue` there).
+  use :func:`bayesfit.inference.toys.toy_pvalue` or the ``q`` statistics of
+  :func:`bayesfit.inference.hypotest` there).
 - :func:`goodness_of_fit`: the likelihood ratio against the saturated model (every bin's
-  expectation equal to its count) with ``n_bins - n_free`` degrees of freedom.
+  expectation equal to its count, every constraint at its maximum) with ``n_bins - n_free``
+  degrees of freedom.
 - :func:`posterior_predictive_pvalue`: the fraction of posterior draws whose replicated counts are
   more discrepant than the observed ones, with the discrepancy evaluated at the same draw.
 """
@@ -13,26 +15,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
 
 from bayesfit.errors import InferenceError, ModelError
-from bayesfit.inference.fit import FitResult, Objective, fit
+from bayesfit.inference.fit import fit
+from bayesfit.inference.objective import Objective, objective_for
+from bayesfit.inference.results import FitResult, TestResult, ToyResult
+from bayesfit.inference.test_statistics import LikelihoodRatio, saturated_nll
 from bayesfit.model import BinnedModel
 
 __all__ = [
     "DISCREPANCIES",
-    "GoodnessOfFit",
-    "PosteriorPredictiveCheck",
-    "WilksResult",
-    "as_objective",
     "goodness_of_fit",
-    "posterior_predictive_pvalue",
     "pearson_chi2",
     "poisson_deviance",
-    "saturated_nll",
+    "posterior_predictive_pvalue",
     "wilks_pvalue",
 ]
 
@@ -40,49 +40,11 @@ __all__ = [
 DISCREPANCIES = ("deviance", "chi2")
 
 
-class WilksResult(NamedTuple):
-    """Result of :func:`wilks_pvalue`.
-
-    ``statistic`` is ``2 (nll_conditional - nll_best) >= 0``; ``dof`` the number of fixed entries.
-    """
-
-    statistic: float
-    dof: int
-    p_value: float
-    conditional_fit: FitResult
-    best_fit: FitResult
-
-
-class GoodnessOfFit(NamedTuple):
-    """Saturated-model likelihood ratio ``statistic`` with ``dof = n_bins - n_free`` and its p-value."""
-
-    statistic: float
-    dof: int
-    p_value: float
-
-
-class PosteriorPredictiveCheck(NamedTuple):
-    """Result of :func:`posterior_predictive_pvalue`.
-
-    ``observed`` and ``replicated`` hold the discrepancy of the observed and of the replicated
-    counts per posterior draw, ``(n_draws,)``; ``p_value`` is the fraction with
-    ``replicated >= observed``.
-    """
-
-    p_value: float
-    observed: np.ndarray
-    replicated: np.ndarray
-
-
-def as_objective(model: BinnedModel | Objective) -> Objective:
-    """The maximum-likelihood objective of ``model`` (an objective is returned as it is)."""
-    if isinstance(model, Objective):
-        if model.kind != "ml":
-            raise ModelError(f"p-values need a maximum-likelihood objective (kind='ml'), got kind={model.kind!r}")
-        return model
-    if isinstance(model, BinnedModel):
-        return Objective(model, "ml")
-    raise ModelError(f"expected a BinnedModel or an Objective, got {type(model).__name__}")
+def _ml_objective(model: BinnedModel | Objective) -> Objective:
+    objective = objective_for(model)
+    if objective.kind != "ml":
+        raise ModelError(f"p-values need a maximum-likelihood objective (kind='ml'), got kind={objective.kind!r}")
+    return objective
 
 
 def wilks_pvalue(
@@ -91,65 +53,56 @@ def wilks_pvalue(
     *,
     best_fit: FitResult | None = None,
     observed: Any | None = None,
-) -> WilksResult:
+) -> TestResult:
     """Asymptotic p-value of ``hypothesis`` (entries fixed, e.g. ``{"weights[3]": 0.0}``) by Wilks' theorem.
 
     Parameters
     ----------
     model:
-        A :class:`BinnedModel`, or an :class:`Objective` to reuse its compiled function.
+        A :class:`BinnedModel` (its compiled objective is reused) or an objective.
     hypothesis:
-        Values of the fixed entries, by variable name or entry label (see :meth:`Objective.labels`).
+        Values of the fixed entries, by variable name or entry label.
     best_fit:
-        The unconditional fit to the same counts, if already known.
+        The unconditional fit to the same data, if already known.
     observed:
-        Counts to test instead of the model's.
+        Data to test instead of the model's.
     """
-    objective = as_objective(model)
-    dof = len(objective.fixed_entries(hypothesis))
+    objective = _ml_objective(model)
+    dof = len(objective.entry_indices(hypothesis, "hypothesis"))
     if dof == 0:
         raise ModelError("hypothesis fixes no parameter: give at least one {name or label: value}")
     if dof >= objective.size:
         raise ModelError(
             f"hypothesis fixes all {objective.size} free entries; use goodness_of_fit for a simple hypothesis"
         )
+    data = objective.data(observed)
     if best_fit is None:
-        best_fit = fit(objective, observed=observed)
-    conditional = fit(objective, observed=observed, fixed=hypothesis, starts=[best_fit.values])
-    # the unconditional fit cannot be worse than the conditional one: refit from it if it is
-    if conditional.nll < best_fit.nll:
-        best_fit = fit(objective, observed=observed, starts=[conditional.values, best_fit.values])
-    statistic = max(2.0 * (conditional.nll - best_fit.nll), 0.0)
-    return WilksResult(statistic, dof, float(stats.chi2.sf(statistic, dof)), conditional, best_fit)
+        best_fit = fit(objective, observed=data)
+    value = LikelihoodRatio(hypothesis)(objective, data, None, free=best_fit)
+    return TestResult(
+        method="wilks", statistic=value.value, p_value=float(stats.chi2.sf(value.value, dof)), dof=dof,
+        hypothesis=dict(hypothesis), best_fit=value.free, conditional_fit=value.conditional,
+    )
 
 
-def saturated_nll(objective: Objective, counts: np.ndarray) -> float:
-    """``-ln L`` of the saturated model: Poisson with ``mu = k`` in every bin (``ln k!`` included).
-
-    Throw constraints are at their maximum (all components 0). For the finite-MC-statistics
-    likelihoods this is the limit of infinite simulation, so the statistic is approximate there.
-    """
-    counts = np.asarray(counts, dtype=float)
-    poisson = np.sum(counts - special.xlogy(counts, counts) + special.gammaln(counts + 1.0))
-    constraints = sum(0.5 * p.size * np.log(2 * np.pi) for p in objective.parameters if p.kind == "throws")
-    return float(poisson + constraints)
-
-
-def goodness_of_fit(model: BinnedModel | Objective, *, best_fit: FitResult | None = None) -> GoodnessOfFit:
+def goodness_of_fit(model: BinnedModel | Objective, *, best_fit: FitResult | None = None) -> TestResult:
     """Likelihood ratio of the best fit against the saturated model and its asymptotic p-value.
 
     ``statistic = 2 (nll_best - nll_saturated)`` follows a chi-square with ``n_bins - n_free``
     degrees of freedom when the expectations are large (a few counts per bin or more); with
     small counts use :func:`bayesfit.inference.toys.toy_pvalue` with ``hypothesis=None``.
     """
-    objective = as_objective(model)
+    objective = _ml_objective(model)
     n_bins = objective.model.predictor.n_out
     dof = n_bins - objective.size
     if dof <= 0:
         raise ModelError(f"goodness of fit needs more bins ({n_bins}) than free parameters ({objective.size})")
     best_fit = best_fit or fit(objective)
-    statistic = max(2.0 * (best_fit.nll - saturated_nll(objective, objective.model.observed)), 0.0)
-    return GoodnessOfFit(statistic, dof, float(stats.chi2.sf(statistic, dof)))
+    statistic = max(2.0 * (best_fit.nll - saturated_nll(objective, objective.model.data)), 0.0)
+    return TestResult(
+        method="saturated", statistic=statistic, p_value=float(stats.chi2.sf(statistic, dof)), dof=dof,
+        best_fit=best_fit, statistic_name="saturated_likelihood_ratio",
+    )
 
 
 # ---------------------------------------------------------------------- posterior predictive
@@ -170,7 +123,7 @@ def posterior_predictive_pvalue(
     *,
     discrepancy: str = "deviance",
     seed: int | None = 0,
-) -> PosteriorPredictiveCheck:
+) -> TestResult:
     """Posterior predictive p-value of the observed counts (Gelman, Meng and Stern 1996).
 
     For every posterior draw ``s``: the expectation ``mu_s`` (of a universe picked by its
@@ -194,7 +147,12 @@ def posterior_predictive_pvalue(
     observed_discrepancy = measure(model.observed, expected)
     replicated_discrepancy = measure(replicated_counts, expected)
     p_value = float(np.mean(replicated_discrepancy >= observed_discrepancy))
-    return PosteriorPredictiveCheck(p_value, observed_discrepancy, replicated_discrepancy)
+    error = float(np.sqrt(p_value * (1.0 - p_value) / len(expected)))
+    return TestResult(
+        method="posterior_predictive", statistic=observed_discrepancy, p_value=p_value, p_value_error=error,
+        statistic_name=discrepancy,
+        toys=ToyResult(replicated_discrepancy, {}, seed),
+    )
 
 
 def _expected_per_draw(model: BinnedModel, idata: Any, rng: np.random.Generator) -> np.ndarray:
@@ -202,12 +160,12 @@ def _expected_per_draw(model: BinnedModel, idata: Any, rng: np.random.Generator)
     posterior = getattr(idata, "posterior", None)
     if posterior is None:
         raise InferenceError("idata has no posterior group: pass the result of sample_posterior")
-    names = [p.name for p in model.parameters]
-    missing = [name for name in names if name not in posterior]
+    variables = [p for p in model.free_parameters if p.kind != "hyperparameter"]
+    missing = [p.name for p in variables if p.name not in posterior]
     if missing:
         raise InferenceError(f"posterior lacks the model's variable(s) {missing}: is idata from this model?")
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    draws = {p.name: posterior[p.name].values.reshape(n_draws, *p.shape) for p in model.parameters}
+    draws = {p.name: posterior[p.name].values.reshape(n_draws, *p.shape) for p in variables}
     n_variations = model.predictor.n_variations
     if n_variations > 1:
         if "universe_probability" not in posterior:

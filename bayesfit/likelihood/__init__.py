@@ -1,8 +1,8 @@
 """Per-bin likelihoods for binned counts, and the treatment of systematic variations.
 
 Every function here is a pure PyTensor graph builder (no PyMC), usable on ``(K, n)`` expectations
-of ``K`` universes; :mod:`bayesfit.model` puts them into a PyMC model and
-:mod:`bayesfit.inference.fit` into compiled maximum-likelihood objectives.
+of ``K`` universes, and the auxiliary measurements (constraints) are numpy and PyTensor;
+:class:`bayesfit.model.BinnedModel` assembles them into its log density.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from bayesfit.likelihood.mc_statistics import (
     barlow_beeston_scaled_logp,
     effective_logp,
 )
+from bayesfit.likelihood.constraints import Constraint, GaussianConstraint, PoissonConstraint, ThrowConstraint
 from bayesfit.likelihood.poisson import check_observed, impossible_bins, poisson_logp
-from bayesfit.likelihood.variations import ThrowNuisance, marginalise_universes, universe_probabilities
+from bayesfit.likelihood.variations import marginalise_universes, universe_probabilities
 
 __all__ = [
     "LIKELIHOODS",
-    "ThrowNuisance",
+    "Constraint",
+    "GaussianConstraint",
+    "PoissonConstraint",
+    "ThrowConstraint",
     "barlow_beeston_lite_logp",
     "barlow_beeston_lite_scales",
     "barlow_beeston_scaled_logp",

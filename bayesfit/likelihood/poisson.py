@@ -3,8 +3,10 @@
 ``ln L_i = k_i ln mu_i - mu_i - ln Gamma(k_i + 1)`` with ``ln k!`` included, so that numbers compare
 with hand-written analyses. Zero expectation is handled exactly: ``mu = 0, k = 0`` contributes
 ``0``; ``mu = 0, k > 0`` is ``-inf`` (a model that forces it is rejected when it is built, see
-:func:`bayesfit.likelihood.structural_zero_bins`). Non-integer counts (Asimov data) use the same
-formula, the continuous extension of the Poisson probability.
+:func:`impossible_bins`). A negative expectation is impossible: ``-inf`` whatever ``k``. Non-integer
+counts (Asimov data, auxiliary measurements) use the same formula, the continuous extension of
+the Poisson probability. This is the package's one Poisson log likelihood: main bins, the Poisson
+constraints of auxiliary counts and the HistFactory reading all use it.
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ def poisson_logp(observed: Any, expected: Any) -> pt.TensorVariable:
     Returns
     -------
     A tensor broadcast to the shape of ``expected``. Bins with ``k = 0`` contribute ``-mu``
-    (``0`` for ``mu = 0``), and their gradient is ``-1`` even at ``mu = 0`` (no ``0 * inf``).
+    (``0`` for ``mu = 0``), and their gradient is ``-1`` even at ``mu = 0`` (no ``0 * inf``);
+    bins with ``mu < 0`` contribute ``-inf``.
     """
     observed = pt.as_tensor_variable(observed, dtype="float64")
     expected = pt.as_tensor_variable(expected)
     empty = pt.eq(observed, 0)
     # where k = 0 the k ln(mu) term is 0; a safe mu keeps its value and gradient finite there
     safe_expected = pt.switch(empty, 1.0, expected)
-    return observed * pt.log(safe_expected) - expected - pt.gammaln(observed + 1.0)
+    terms = observed * pt.log(safe_expected) - expected - pt.gammaln(observed + 1.0)
+    return pt.switch(pt.lt(expected, 0), -np.inf, terms)
 
 
 def check_observed(observed: Any, n_bins: int, *, allow_noninteger: bool = False) -> np.ndarray:

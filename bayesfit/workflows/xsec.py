@@ -49,7 +49,7 @@ from bayesfit.datasets.xsec_toy import (
 )
 from bayesfit.errors import AnalysisFileError, ModelError, PredictorError
 from bayesfit.events import Events, load_events
-from bayesfit.likelihood import ThrowNuisance
+from bayesfit.likelihood import ThrowConstraint
 from bayesfit.model import BinnedModel
 from bayesfit.predictors import (
     ComposedPredictor,
@@ -490,19 +490,20 @@ def flux_template_predictor(
 # ---------------------------------------------------------------------------- models
 def template_predictor(
     inputs: XsecInputs, chain: XsecChain, *, templates: Sequence[str] = TEMPLATE_NAMES, flux: str = "universes"
-) -> tuple[Predictor, dict[str, ThrowNuisance] | None]:
-    """The predictor of the template weights and the throws its flux parameter needs, if any.
+) -> tuple[Predictor, list[ThrowConstraint]]:
+    """The predictor of the template weights and the constraints of its flux parameter, if any.
 
     ``flux="universes"``: the linearised chain restricted to ``templates``, ``K`` paired flux
-    throws and detector universes, no throws; ``flux="nuisance"``: the weights and a continuous
-    flux (:func:`flux_template_predictor`) with the throws' multivariate normal as its prior.
+    throws and detector universes, no constraint; ``flux="nuisance"``: the weights and a
+    continuous flux (:func:`flux_template_predictor`) with the throws' multivariate normal as
+    its constraint.
     """
     if flux not in FLUX_MODES:
         raise ModelError(f"unknown flux treatment {flux!r}; valid: {list(FLUX_MODES)}")
     if flux == "universes":
-        return select_templates(chain.linearised, templates), None
+        return select_templates(chain.linearised, templates), []
     predictor = flux_template_predictor(inputs, chain.templates, templates)
-    return predictor, {"flux": ThrowNuisance(inputs.flux_throws, weights=inputs.response.weights)}
+    return predictor, [ThrowConstraint("flux", inputs.flux_throws, weights=inputs.response.weights)]
 
 
 def template_model(
@@ -523,9 +524,9 @@ def template_model(
     weights are called ``"weights"`` (one per template, labelled by name).
     """
     counts = inputs.observed if observed is None else observed
-    predictor, throws = template_predictor(inputs, chain, templates=templates, flux=flux)
+    predictor, constraints = template_predictor(inputs, chain, templates=templates, flux=flux)
     return BinnedModel(
-        predictor, counts, priors=priors, systematics="marginalise", throws=throws,
+        predictor, counts, priors=priors, systematics="marginalise", constraints=constraints,
         allow_noninteger=allow_noninteger,
     )
 
