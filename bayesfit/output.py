@@ -7,15 +7,40 @@ leaves either the old file or the complete new one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bayesfit.errors import BayesfitError
 
-__all__ = ["OutputExistsError", "ResultFolder", "atomic_write", "progress_reporter"]
+__all__ = ["OutputExistsError", "ResultFolder", "atomic_write", "progress_reporter", "strict_json"]
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` as strict JSON: numpy types become Python ones, NaN and infinities ``None``,
+    objects with ``to_dict()`` their dict, tuples lists."""
+    if isinstance(value, Mapping):
+        return {str(k): strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return strict_json(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 class OutputExistsError(BayesfitError, FileExistsError):
@@ -91,8 +116,8 @@ class ResultFolder:
         return path
 
     def write_json(self, name: str, content: Any) -> Path:
-        """Write ``content`` as indented JSON."""
-        text = json.dumps(content, indent=2, sort_keys=False, allow_nan=True) + "\n"
+        """Write ``content`` as indented strict JSON (NaN and infinities as ``null``)."""
+        text = json.dumps(strict_json(content), indent=2, sort_keys=False, allow_nan=False) + "\n"
         return self.write(name, lambda temporary: temporary.write_text(text, encoding="utf-8"))
 
 

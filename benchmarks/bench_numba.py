@@ -1,10 +1,10 @@
 """PyTensor's numba backend vs its default C backend on the fits, in one process, calls interleaved.
 
 The same :class:`~bayesfit.model.BinnedModel` is compiled twice by
-:class:`~bayesfit.inference.fit.Objective`: once in the default mode (C, with bayesfit's BLAS)
+:class:`~bayesfit.inference.objective.Objective`: once in the default mode (C, with bayesfit's BLAS)
 and once under ``pytensor.config.change_flags(mode="NUMBA")``, which is what
 ``PYTENSOR_FLAGS=mode=NUMBA`` does for a whole program. Compared: ``Objective.value_and_grad``
-and a one-start :func:`~bayesfit.inference.fit.fit` (Hessian included) of the HESE model
+and a one-start :func:`~bayesfit.inference.fit` (Hessian included) of the HESE model
 (``models/hese_diffuse.yaml``) and of the cross-section template model (100 universes).
 numba compiles slowly the first time (about a minute per model here; cached on disk afterwards):
 the case runs in full mode only.
@@ -28,7 +28,7 @@ def _numba_objective(model: Any) -> tuple[Any, float]:
     """The model's ML objective compiled with numba (its Hessian too), and the seconds it took."""
     import pytensor
 
-    from bayesfit.inference.fit import Objective
+    from bayesfit.inference.objective import Objective
 
     tick = time.perf_counter()
     with pytensor.config.change_flags(mode="NUMBA"):
@@ -42,9 +42,10 @@ def _rows(size: int, name: str, default: Any, numba: Any, x: np.ndarray, compile
 
     counts = default.model.observed
     fit(default)  # compiles the default Hessian
-    difference = relative_difference(numba.value_and_grad(x, counts), default.value_and_grad(x, counts))
+    data = default.data(counts)
+    difference = relative_difference(numba.value_and_grad(x, data), default.value_and_grad(x, data))
     note = f"numba compile (objective + Hessian) {compile_seconds:.1f} s"
-    logp = interleaved_medians([lambda: numba.value_and_grad(x, counts), lambda: default.value_and_grad(x, counts)],
+    logp = interleaved_medians([lambda: numba.value_and_grad(x, data), lambda: default.value_and_grad(x, data)],
                                budget=1.0)
     fits = interleaved_medians([lambda: fit(numba, n_random_starts=0), lambda: fit(default, n_random_starts=0)],
                                min_repeats=3, budget=1.0)

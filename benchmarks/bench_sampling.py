@@ -95,7 +95,7 @@ def _study(objective: Any, executor: Executor, n_toys: int, seed: int) -> tuple[
 
     tick = time.perf_counter()
     result = toy_pvalue(objective, None, n_toys=n_toys, executor=executor, seed=seed, n_workers=N_WORKERS)
-    return result.toy_statistics, time.perf_counter() - tick
+    return result.toys.statistics, time.perf_counter() - tick
 
 
 def toys(sizes: Sequence[int]) -> list[Row]:

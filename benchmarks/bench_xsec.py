@@ -2,7 +2,7 @@
 
 bayesfit: :func:`bayesfit.workflows.xsec.template_model` (the chain of flux throws, cross-section
 templates and the ``(K, 8, 169)`` response, linearised into one ``(K, 8, 4)`` matrix by
-:func:`~bayesfit.workflows.xsec.build_chain`), compiled by :class:`bayesfit.inference.fit.Objective`,
+:func:`~bayesfit.workflows.xsec.build_chain`), compiled by :class:`bayesfit.inference.objective.Objective`,
 which the fits use. References, in numpy from the raw inputs (not from bayesfit's predictors):
 
 - ReMU's computation per universe: template weights -> cross sections (1513 parameters) ->
@@ -42,7 +42,7 @@ def xsec_setup(n_universes: int) -> XsecSetup:
     """Toy inputs with ``n_universes`` flux throws / detector universes, built and compiled once."""
     import time
 
-    from bayesfit.inference.fit import Objective
+    from bayesfit.inference.objective import Objective
     from bayesfit.workflows.xsec import build_chain, template_model, toy_inputs
 
     inputs = toy_inputs(n_universes=n_universes)
@@ -158,9 +158,10 @@ def xsec_chain(sizes: Sequence[int]) -> list[Row]:
         counts = setup.model.observed
         objective = setup.objective
         x = objective.pack({"weights": WEIGHTS})
+        data = objective.data(counts)
 
-        def ours(x=x, counts=counts, objective=objective):
-            return objective.value_and_grad(x, counts)
+        def ours(x=x, data=data, objective=objective):
+            return objective.value_and_grad(x, data)
 
         chain, linear = numpy_chain(setup, counts), numpy_linear(setup, counts)
         value, gradient = ours()

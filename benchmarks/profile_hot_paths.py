@@ -65,7 +65,8 @@ def xsec_logp_workload() -> Callable[[], Any]:
     setup = xsec_setup(100)
     x = setup.objective.pack({"weights": WEIGHTS})
     counts = setup.model.observed
-    return lambda: setup.objective.value_and_grad(x, counts)
+    data = setup.objective.data(counts)
+    return lambda: setup.objective.value_and_grad(x, data)
 
 
 WORKLOADS = {"hese_fit": ("HESE ML fit, exact per-event graph, one start", hese_fit_workload),

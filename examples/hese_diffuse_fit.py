@@ -26,7 +26,7 @@ from bayesfit.analysis.figures import CountsToPlot, projection_figures
 from bayesfit.binning import CategoryAxis, CosAxis, Log10Axis
 from bayesfit.datasets import hese_example_files
 from bayesfit.inference import fit, profile_likelihood, sample_posterior
-from bayesfit.inference.fit import Objective
+from bayesfit.inference import objective_for
 from bayesfit.output import ResultFolder
 from bayesfit.plots import plot_corner, plot_profile
 from bayesfit.predictors import Component, PowerLaw, ReweightedMCPredictor
@@ -94,7 +94,7 @@ def main() -> None:
     )
 
     # The likelihood at the notebook's test point
-    objective = Objective(model, "ml")
+    objective = objective_for(model)  # compiled once, reused by every fit, scan and test of the model
     print("-ln L(1.0, 6.0, 2.9) =", objective(objective.pack({"atmo_norm": 1.0, "astro_norm": 6.0, "astro_gamma": 2.9})))
 
     # Minimise the negative log likelihood from (1, 8, 2.5): exact gradients, bounds norm >= 0

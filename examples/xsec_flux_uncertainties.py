@@ -32,7 +32,7 @@ import numpy as np
 
 from bayesfit.inference import fit, sample_posterior
 from bayesfit.inference.bayes_factor import bayes_factor
-from bayesfit.inference.fit import Objective
+from bayesfit.inference import objective_for
 from bayesfit.inference.pvalues import wilks_pvalue
 from bayesfit.inference.toys import toy_pvalue
 from bayesfit.output import ResultFolder
@@ -87,13 +87,13 @@ def main() -> None:
 
     # 4. maximum-likelihood fit with the universes marginalised
     full = xsec.template_model(inputs, chain)
-    best = fit(Objective(full))
+    best = fit(full)
     print("ML fit (weights noise, background, A, B):", _format(best.values["weights"], best.errors["weights"]))
     print(f"  -ln L = {best.nll:.4f}; noise events = {best.values['weights'][0] * inputs.noise_events:.1f}")
     lap("fit")
 
     # 5. toy p-values of "A only" / "B only" and Wilks scans of each model's weight
-    objective = Objective(full)
+    objective = objective_for(full)
     toy_results = {
         label: toy_pvalue(objective, {f"weights[{index}]": 0.0}, statistic="max_likelihood",
                           n_toys=arguments.toys, seed=arguments.seed)
@@ -101,12 +101,12 @@ def main() -> None:
     }
     for label, result in toy_results.items():
         print(f"toy p-value {label}: {result.p_value:.3f} +- {result.p_value_error:.3f} "
-              f"({arguments.toys} toys, {result.n_failed} failed)")
+              f"({arguments.toys} toys, {result.toys.n_failed} failed)")
     lap("toys")
     weights_scan = np.linspace(0.5, 1.5, 50)
     scans = {}
     for label, templates in HYPOTHESES.items():
-        hypothesis = Objective(xsec.template_model(inputs, chain, templates=templates))
+        hypothesis = objective_for(xsec.template_model(inputs, chain, templates=templates))
         hypothesis_best = fit(hypothesis)
         scans[label] = np.array([
             wilks_pvalue(hypothesis, {"weights[2]": weight}, best_fit=hypothesis_best).p_value

@@ -22,3 +22,13 @@ def _shared() -> Path:
 SHARED = _shared()
 REFERENCE = SHARED / "reference"
 SEEDS = SHARED / "seeds"
+
+#: ``--set`` overrides that turn ``models/hese_diffuse.yaml`` into the seed notebook's fit: the
+#: prompt-like component held at 0, no parameter of interest, no tests or limits of it.
+HESE_NOTEBOOK = (
+    "parameters.prompt_norm.fixed=true",
+    "parameters.prompt_norm.start=0.0",
+    "poi=null",
+    "inference.hypotests={}",
+    "inference.upper_limit={}",
+)

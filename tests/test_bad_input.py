@@ -40,6 +40,12 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 SMALL = REFERENCE / "hese" / "synthetic-small"
 ANALYSIS = (MODELS / "hese_diffuse.yaml").read_text()
 
+
+def _line_of(text: str) -> int:
+    """The line number of the first line of the analysis file that starts with ``text`` (the key
+    an error is located at)."""
+    return next(number for number, line in enumerate(ANALYSIS.splitlines(), 1) if line.startswith(text))
+
 ENERGY = RectilinearBinning([Log10Axis("energy", 1e4, 1e6, 4)])
 TEMPLATES = np.array([[5.0, 3.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
 
@@ -171,15 +177,15 @@ CASES: list[tuple[str, Callable[[Path], object], type[BayesfitError], tuple[str,
      ModelError, ("poison", "poisson")),
     # ------------------------------------------------------------------ analysis files
     ("analysis: bad YAML", lambda tmp: _build_analysis(tmp, "  chains: 4\n", "  chains: [4\n"),
-     AnalysisFileError, ("line 26", "malformed YAML")),
+     AnalysisFileError, (f"line {_line_of('  chains: 4') + 1}", "malformed YAML")),
     ("analysis: unknown likelihood", lambda tmp: _build_analysis(tmp, "likelihood: poisson", "likelihood: poison"),
-     AnalysisFileError, ("line 21", "likelihood", "poison")),
+     AnalysisFileError, (f"line {_line_of('likelihood: poisson')}", "likelihood", "poison")),
     ("analysis: unknown top-level key", lambda tmp: _build_analysis(tmp, "likelihood: poisson", "likelihood: poisson\nlikelyhood: x"),
-     AnalysisFileError, ("line 22", "unknown key.*'likelyhood'")),
+     AnalysisFileError, (f"line {_line_of('likelihood: poisson') + 1}", "unknown key.*'likelyhood'")),
     ("analysis: unknown weight variable", lambda tmp: _build_analysis(tmp, "weight: atmoWeight", "weight: atmoWeigth"),
-     AnalysisFileError, ("line 12", "'atmoWeigth'", "'atmoWeight'")),
+     AnalysisFileError, (f"line {_line_of('components:')}", "'atmoWeigth'", "'atmoWeight'")),
     ("analysis: unknown binning variable", lambda tmp: _build_analysis(tmp, "  zenith:   {cos", "  zenit:   {cos"),
-     AnalysisFileError, ("line 10", "'zenit'", "'zenith'")),
+     AnalysisFileError, (f"line {_line_of('data:')}", "'zenit'", "'zenith'")),
     ("analysis: missing data file", lambda tmp: _build_analysis(tmp, "hese_toy_data.json", "no_such_data.json"),
      AnalysisFileError, ("data.path", "no_such_data.json", "does not exist")),
     ("analysis: parameter not used", lambda tmp: _build_analysis(
@@ -197,8 +203,8 @@ CASES: list[tuple[str, Callable[[Path], object], type[BayesfitError], tuple[str,
 
 def _all_fixed(tmp_path: Path) -> None:
     text = ANALYSIS
-    for name, start in (("atmo_norm", "1.0"), ("astro_norm", "8.0"), ("astro_gamma", "2.5")):
-        text = re.sub(rf"(  {name}:.*start: {start})\}}", r"\1, fixed: true}", text)
+    for name, start in (("atmo_norm", "1.0"), ("astro_norm", "8.0"), ("astro_gamma", "2.5"), ("prompt_norm", "0.5")):
+        text = re.sub(rf"^(  {name}:.*start: {start}[^\n]*)\}}", r"\1, fixed: true}", text, flags=re.M)
     from bayesfit.analysis import Analysis
 
     Analysis.from_file(_analysis_file(tmp_path, text))

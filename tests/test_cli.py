@@ -38,9 +38,15 @@ def test_fit_only_run_writes_summary_and_refuses_to_overwrite(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["analysis"] == "hese-diffuse"
     assert set(summary["fit"]) >= {"parameters", "neg_log_likelihood", "converged", "edm", "minima_agree"}
-    assert set(summary["fit"]["parameters"]) == {"atmo_norm", "astro_norm", "astro_gamma"}
+    assert set(summary["fit"]["parameters"]) == {"atmo_norm", "astro_norm", "astro_gamma", "prompt_norm"}
     assert set(summary["fit"]["parameters"]["astro_gamma"]) == {"value", "error"}
-    assert "posterior" not in summary
+    assert "posterior" not in summary and "upper_limit_credible" not in summary
+    # the prompt-like component: its discovery test and CLs upper limit
+    discovery = summary["hypotests"]["prompt_discovery"]
+    assert discovery["test_statistic"] == "q0" and 0.0 <= discovery["p_value"] <= 1.0
+    limit = summary["upper_limit"]
+    assert limit["poi"] == "prompt_norm" and limit["method"] == "cls" and limit["observed"] > 0
+    assert list(limit["expected"]) == ["-2sigma", "-1sigma", "median", "+1sigma", "+2sigma"]
     for figure in ("counts_energy.png", "counts_zenith.png", "profile_astro_gamma.png"):
         assert (out / figure).stat().st_size > 1000
     assert "astro_gamma" in capsys.readouterr().out  # the table on stdout

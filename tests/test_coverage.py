@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reference_data import REFERENCE
+from reference_data import HESE_NOTEBOOK, REFERENCE
 from scipy import optimize, stats
 
 from bayesfit.analysis import Analysis
@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.calibration]
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SMALL = REFERENCE / "hese" / "synthetic-small"
-ON_SMALL = [f"data.path={SMALL / 'hese_toy_data.json'}", f"simulation.path={SMALL / 'hese_toy_simulation.json'}"]
+ON_SMALL = [f"data.path={SMALL / 'hese_toy_data.json'}", f"simulation.path={SMALL / 'hese_toy_simulation.json'}",
+            *HESE_NOTEBOOK]
 N_TOYS = 1000
 LEVEL = stats.chi2.cdf(1.0, 1)  # 0.6827
 PARAMETER = "astro_gamma"

@@ -217,3 +217,120 @@ def test_reproduces_the_seed_maximum_likelihood_fit():
     found = [result.values[name] for name in ("atmo_norm", "astro_norm", "astro_gamma")]
     np.testing.assert_allclose(found, seed.x, rtol=2e-3)
     assert seed_llh([1.0, 6.0, 2.9]) == pytest.approx(Objective(model)(np.array([1.0, 6.0, 2.9])), rel=1e-10)
+
+
+# ---------------------------------------------------------------------- fits that find the minimum
+class DoubleWell(Predictor):
+    """``expected = background + signal * f(theta)`` with ``f`` a double well: a shallow minimum
+    near ``theta = -1`` (``f = 0.3``) and the global one at ``theta = 1.5`` (``f = 0``)."""
+
+    def __init__(self):
+        self.name = "double-well"
+        self.parameters = (Parameter("theta", lower=-3.0, upper=3.0, default=0.0),)
+        self.n_out = 3
+        self.variation_weights = np.ones(1)
+
+    @staticmethod
+    def well(theta):
+        return 0.1 * (theta + 1.0) ** 2 * (theta - 1.5) ** 2 + 0.3 * (1.5 - theta) / 2.5 * (theta < 1.5)
+
+    def expected(self, params):
+        theta = params["theta"]
+        shape = 0.1 * (theta + 1.0) ** 2 * (theta - 1.5) ** 2 + 0.3 * pt.maximum(1.5 - theta, 0.0) / 2.5
+        return (np.array([20.0, 20.0, 20.0]) + np.array([60.0, 30.0, 10.0]) * shape)[None, :]
+
+
+def test_several_minima_give_the_best_and_say_the_starts_disagree():
+    background, signal = np.array([20.0, 20.0, 20.0]), np.array([60.0, 30.0, 10.0])
+    model = BinnedModel(DoubleWell(), background, allow_noninteger=True)  # data at f = 0: theta = 1.5
+
+    def nll(theta):
+        mu = background + signal * DoubleWell.well(theta)
+        return np.sum(mu - background * np.log(mu) + special.gammaln(background + 1))
+
+    grid = np.linspace(-3, 3, 60001)
+    best = grid[np.argmin([nll(t) for t in grid])]
+    local = fit(model, starts=[{"theta": -1.2}], n_random_starts=0)
+    assert local.values["theta"] < 0 and local.minima_agree  # one start: stuck in the shallow well
+    result = fit(model, starts=[{"theta": -1.2}], n_random_starts=6, seed=1)
+    assert result.values["theta"] == pytest.approx(best, abs=1e-3)
+    assert result.nll == pytest.approx(nll(result.values["theta"]), rel=1e-12)
+    assert result.nll < local.nll - 0.1
+    assert not result.minima_agree and np.sum(np.isfinite(result.all_nll)) == 7
+
+
+def test_a_kink_of_piecewise_linear_interpolation_gives_the_best_point():
+    """Code 0 (piecewise linear) with both variations raising the rate: the minimum is the kink at 0."""
+    from bayesfit.predictors import InterpolatedShifts, TemplatePredictor
+
+    nominal = np.array([50.0, 40.0, 30.0])
+    shifted = InterpolatedShifts(TemplatePredictor(nominal[None, :], default=1.0), nominal,
+                                 {"alpha": (nominal * 1.1, nominal * 1.2)}, code="0")
+    model = BinnedModel(shifted, nominal, fixed={"weights": [1.0]}, allow_noninteger=True)
+    result = fit(model)
+
+    def nll(alpha):
+        mu = nominal * (1.0 + np.where(alpha > 0, 0.2 * alpha, -0.1 * alpha))
+        return np.sum(mu - nominal * np.log(mu) + special.gammaln(nominal + 1))
+
+    assert result.values["alpha"] == pytest.approx(0.0, abs=1e-6)
+    assert result.nll == pytest.approx(nll(0.0), abs=1e-9)
+    assert result.nll <= min(nll(a) for a in np.linspace(-1, 1, 2001)) + 1e-9
+
+
+def test_asimov_data_give_back_the_point_that_generated_them():
+    from bayesfit.inference import asimov_data
+    from bayesfit.likelihood import GaussianConstraint, PoissonConstraint
+
+    model = BinnedModel(
+        TemplateSum(TWO_TEMPLATES * 30), TWO_COUNTS * 30,
+        constraints=[GaussianConstraint("norm", [1.0], [0.1], entries=[0]),
+                     PoissonConstraint("norm", [400.0], [400.0], entries=[1])],
+    )
+    truth = {"norm": np.array([1.07, 0.93])}
+    asimov = asimov_data(model, truth)
+    np.testing.assert_allclose(asimov.aux, [1.07, 400.0 * 0.93])
+    result = fit(model, observed=asimov)
+    objective = Objective(model)
+    at_truth = objective(objective.pack(truth), asimov)
+    assert abs(2 * (result.nll - at_truth)) < 1e-6
+    np.testing.assert_allclose(result.values["norm"], truth["norm"], rtol=1e-5)
+    assert result.converged and result.minima_agree
+
+
+def test_singular_and_flat_directions_are_not_converged_and_have_nan_errors():
+    identical = BinnedModel(TemplateSum(np.array([[[2.0, 3.0, 4.0], [2.0, 3.0, 4.0]]])), [3, 2, 5])
+    result = fit(identical)  # only the sum of the two norms is measured
+    assert not result.converged
+    assert np.all(np.isnan(result.errors["norm"])) and np.all(np.isnan(result.covariance))
+    assert result.values["norm"].sum() == pytest.approx(10 / 9, rel=1e-6)
+
+    class Unused(Predictor):  # a parameter the expectation does not depend on
+        name, n_out, variation_weights = "unused", 3, np.ones(1)
+        parameters = (Parameter("norm", lower=0.0, default=1.0), Parameter("ghost", default=0.0))
+
+        def expected(self, params):
+            return (params["norm"] * np.array([2.0, 3.0, 4.0]) + 0.0 * params["ghost"])[None, :]
+
+    flat = fit(BinnedModel(Unused(), [3, 2, 5]))
+    assert not flat.converged and np.isnan(flat.errors["ghost"])
+    assert flat.values["norm"] == pytest.approx(10 / 9, rel=1e-6)
+
+
+def test_convergence_is_judged_on_the_scale_of_the_problem():
+    """1e9 counts per bin: the exact fit converges, the value to 1e-9 of the analytic one."""
+    template = np.array([1.0, 2.0, 3.0, 2.5]) * 1e9
+    counts = np.round(template * 1.2345678)
+    result = fit(BinnedModel(TemplateSum(template[None, None, :]), counts))
+    assert result.converged and result.edm < 1e-5
+    assert result.values["norm"][0] == pytest.approx(counts.sum() / template.sum(), rel=1e-9)
+    assert result.errors["norm"][0] == pytest.approx(np.sqrt(result.values["norm"][0] / template.sum()), rel=1e-5)
+
+
+def test_fixed_values_outside_the_bounds_are_refused_as_everywhere():
+    model = BinnedModel(TemplateSum(TWO_TEMPLATES), TWO_COUNTS)
+    for call in (lambda: fit(model, fixed={"norm[0]": -1.0}),
+                 lambda: __import__("bayesfit").profile_likelihood(model, "norm[0]", [-1.0, 1.0]),
+                 lambda: __import__("bayesfit").wilks_pvalue(model, {"norm[1]": -0.5})):
+        with pytest.raises(ModelError, match=r"norm\[\d\] = -[\d.]+ is outside its bounds \[0, inf\]"):
+            call()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reference_data import REFERENCE
+from reference_data import HESE_NOTEBOOK, REFERENCE
 from scipy import optimize, special
 
 from bayesfit.analysis import Analysis
@@ -15,7 +15,8 @@ from bayesfit.errors import AnalysisFileError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SMALL = REFERENCE / "hese" / "synthetic-small"
-ON_SMALL = [f"data.path={SMALL / 'hese_toy_data.json'}", f"simulation.path={SMALL / 'hese_toy_simulation.json'}"]
+ON_SMALL = [f"data.path={SMALL / 'hese_toy_data.json'}", f"simulation.path={SMALL / 'hese_toy_simulation.json'}",
+            *HESE_NOTEBOOK]
 
 
 def notebook_fit(data_file: Path, simulation_file: Path) -> optimize.OptimizeResult:
@@ -94,7 +95,7 @@ def test_analysis_errors_name_the_key_and_line(tmp_path):
 
 def test_effective_likelihood_widens_intervals_on_sparse_simulation(small_analysis):
     """Finite simulation statistics (16k rows) must make the astro_gamma interval wider, not narrower."""
-    effective = Analysis.from_file(MODELS / "hese_diffuse_effective.yaml", ON_SMALL)
+    effective = Analysis.from_file(MODELS / "hese_diffuse_effective.yaml", ON_SMALL[:2])
     values = np.linspace(2.4, 3.6, 25)
     poisson_low, poisson_high = small_analysis.profile("astro_gamma", values).interval()
     effective_low, effective_high = effective.profile("astro_gamma", values).interval()
@@ -107,3 +108,44 @@ def test_data_entirely_outside_the_binning_is_an_error(tmp_path):
     data.write_text("energy,zenith,topology\n10.0,1.0,0\n20.0,2.0,1\n")  # GeV typed as TeV: below 60 TeV
     with pytest.raises(AnalysisFileError, match=r"line \d+: data: all 2 data events fall outside the binning"):
         Analysis.from_file(MODELS / "hese_diffuse.yaml", [f"data.path={data}", ON_SMALL[1]])
+
+
+def test_the_file_reports_the_prompt_limit_and_discovery_as_the_python_api(tmp_path):
+    """``bayesfit run models/hese_diffuse.yaml`` and the same analysis written with the Python API
+    (binning, reweighted-MC predictor, BinnedModel with the prompt index held fixed) agree."""
+    from bayesfit.analysis.run import RunOptions, run_analysis_file
+    from bayesfit.binning import Binning, CategoryAxis, CosAxis, Log10Axis
+    from bayesfit.datasets import generate_hese_toy
+    from bayesfit.inference import hypotest, upper_limit
+    from bayesfit.model import BinnedModel
+    from bayesfit.predictors import Component, PowerLaw, ReweightedMCPredictor
+
+    summary = run_analysis_file(
+        MODELS / "hese_diffuse.yaml",
+        RunOptions(out=tmp_path, sample=False, progress=False, overrides=("inference.profile={}",)),
+    ).summary
+
+    toy = generate_hese_toy(n_generated=100_000, seed=20131122)
+    binning = Binning([CategoryAxis("topology", (0, 1)), CosAxis("zenith", 10), Log10Axis("energy", 6e4, 1e7, 20)])
+    predictor = ReweightedMCPredictor(toy.simulation, binning.bin_index(toy.simulation), binning.size, components=[
+        Component("atmoWeight", norm="atmo_norm"),
+        Component("astroWeight", norm="astro_norm",
+                  spectrum=PowerLaw("primaryEnergy", index="astro_gamma", pivot=1e5, generated_index=2.5)),
+        Component("atmoWeight", norm="prompt_norm",
+                  spectrum=PowerLaw("primaryEnergy", index="prompt_gamma", pivot=1e6, generated_index=3.7)),
+    ])
+    model = BinnedModel(
+        predictor, binning.fill(toy.data).entries, poi="prompt_norm",
+        starts={"atmo_norm": 1.0, "astro_norm": 8.0, "astro_gamma": 2.5, "prompt_norm": 0.5},
+        bounds={"prompt_norm": (0.0, 20.0)}, fixed={"prompt_gamma": 2.7},
+    )
+    discovery = hypotest(model, 0.0, test_statistic="q0")
+    limit = upper_limit(model)
+    reported = summary["hypotests"]["prompt_discovery"]
+    assert reported["p_value"] == pytest.approx(discovery.p_value, abs=1e-6)
+    assert reported["significance"] == pytest.approx(discovery.significance, abs=1e-5)
+    assert summary["upper_limit"]["observed"] == pytest.approx(limit.observed, rel=1e-5)
+    expected = list(summary["upper_limit"]["expected"].values())
+    np.testing.assert_allclose(expected, limit.expected, rtol=1e-5)
+    assert np.all(np.diff(limit.expected) > 0) and limit.observed > 0
+    assert summary["fit"]["parameters"]["prompt_norm"]["value"] >= 0.0

@@ -177,3 +177,43 @@ def test_prior_truncated_to_parameter_bounds(predictor):
         + stats.poisson.logpmf(COUNTS, norm @ TEMPLATES[0]).sum()
     )
     assert logp == pytest.approx(reference, rel=1e-8)  # PyMC's normal log-cdf is approximate
+
+
+def test_entry_labels_work_wherever_an_entry_is_named():
+    """Template labels name entries in priors, fixed values, bounds, hypotheses, profiles and the POI,
+    with the same numbers as the indices."""
+    from bayesfit.inference import fit, hypotest, profile_likelihood, wilks_pvalue
+    from bayesfit.predictors import TemplatePredictor
+
+    templates = np.array([[4.0, 4.0, 4.0, 4.0], [6.0, 4.0, 2.0, 1.0], [0.5, 1.0, 3.0, 5.0]])
+    counts = np.array([11.0, 9.0, 8.0, 12.0])
+    labelled = TemplatePredictor(templates, labels=("noise", "background", "signal"))
+    by_label = BinnedModel(labelled, counts, priors={"background": {"HalfNormal": {"sigma": 2.0}}},
+                           fixed={"noise": 1.0}, bounds={"signal": (0.0, 10.0)}, poi="signal")
+    by_index = BinnedModel(TemplatePredictor(templates), counts,
+                           priors={"weights[1]": {"HalfNormal": {"sigma": 2.0}}},
+                           fixed={"weights[0]": 1.0}, bounds={"weights[2]": (0.0, 10.0)}, poi="weights[2]")
+    assert by_label.poi == "weights[signal]" and by_index.poi == "weights[2]"
+    variable = by_label.variable("weights")
+    assert variable.labels == ("weights[noise]", "weights[background]", "weights[signal]")
+    assert variable.priors[1] == Prior("HalfNormal", sigma=2.0) and variable.priors[2].is_flat
+    assert list(variable.free) == [False, True, True] and variable.upper[2] == 10.0
+    assert by_label.entry("signal") == by_label.entry("weights[2]") == by_label.entry("weights[signal]")
+    first, second = fit(by_label), fit(by_index)
+    np.testing.assert_allclose(first.values["weights"], second.values["weights"], rtol=1e-10)
+    assert first.labels == ["weights[background]", "weights[signal]"]
+    assert first.value("weights[signal]") == pytest.approx(first.values["weights"][2])
+    assert wilks_pvalue(by_label, {"signal": 0.0}).p_value == pytest.approx(
+        wilks_pvalue(by_index, {"weights[2]": 0.0}).p_value, rel=1e-9)
+    scan = profile_likelihood(by_label, "signal", [0.5, 1.0, 2.0])
+    assert scan.parameter == "weights[signal]"
+    np.testing.assert_allclose(
+        scan.twice_delta_nll, profile_likelihood(by_index, "weights[2]", [0.5, 1.0, 2.0]).twice_delta_nll, atol=1e-9)
+    assert hypotest(by_label, 1.0).cls == pytest.approx(hypotest(by_index, 1.0).cls, abs=1e-9)
+    # the Bayesian reading: the fixed entry is a constant, each free entry has its own prior
+    pymc_model = by_label.pymc_model
+    assert {rv.name for rv in pymc_model.free_RVs} == {"weights_part0", "weights_part1"}
+    with pytest.raises(ModelError, match=r"fixed: unknown parameter 'signl'; the model has \['weights', 'weights\[noise\]'"):
+        BinnedModel(labelled, counts, fixed={"signl": 0.0})
+    with pytest.raises(ModelError, match="'weights\\[noise\\]' is fixed in the model"):
+        fit(by_label, fixed={"noise": 2.0})

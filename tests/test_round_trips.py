@@ -147,10 +147,10 @@ def test_posterior_netcdf_round_trip_is_identical(tmp_path, posteriors):
 
 
 def test_summary_json_round_trip_is_identical(tmp_path, model, posteriors):
-    from bayesfit.analysis.report import fit_summary, posterior_summary
+    from bayesfit.analysis.report import posterior_summary
     from bayesfit.inference import fit
 
-    summary = {"fit": fit_summary(fit(model)), "posterior": posterior_summary(posteriors[0], ["weights"])}
+    summary = {"fit": fit(model).to_dict(), "posterior": posterior_summary(posteriors[0], ["weights"])}
     path = tmp_path / "summary.json"
     path.write_text(json.dumps(summary, indent=2))
     assert json.loads(path.read_text()) == summary  # floats survive exactly (shortest repr)

@@ -3,13 +3,16 @@
 ``summary.json`` has this shape (more keys are allowed)::
 
     {"analysis": name,
-     "fit": {"parameters": {p: {"value": x, "error": e}}, "neg_log_likelihood": v, "converged": bool},
+     "fit": FitResult.to_dict(): {"parameters": {p: {"value": x, "error": e}}, "neg_log_likelihood": v,
+                                  "converged": bool, "edm": ..., "minima_agree": bool, ...},
+     "profiles", "tests", "hypotests" (HypotestResult.to_dict() by name), "upper_limit"
+     (UpperLimitResult.to_dict()), "bayes_factors",
      "posterior": {p: {"mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk"}},
-     "sampling": {"chains", "draws", "divergences", "seconds"}}
+     "sampling": {"chains", "draws", "divergences", "seconds"}, "upper_limit_credible"}
 
 ``fit`` is the maximum-likelihood fit (no priors, only bounds; ``-ln L`` includes ``ln k!``);
 ``posterior`` and ``sampling`` are absent when no posterior was sampled. Vector parameters appear
-entry by entry with labels such as ``weights[2]``.
+entry by entry with labels such as ``weights[2]``. Numbers that are not finite are ``null``.
 """
 
 from __future__ import annotations
@@ -19,14 +22,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fit_summary", "format_table", "posterior_summary", "sampling_summary"]
+__all__ = ["format_table", "posterior_summary", "sampling_summary"]
 
 POSTERIOR_COLUMNS = ("mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk")
-
-
-def fit_summary(result: Any) -> dict[str, Any]:
-    """The ``fit`` section from a :class:`~bayesfit.inference.results.FitResult`: its ``to_dict()``."""
-    return result.to_dict()
 
 
 def posterior_summary(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, float]]:

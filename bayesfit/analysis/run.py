@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bayesfit.analysis.report import fit_summary, format_table, posterior_summary, sampling_summary
+from bayesfit.analysis.report import format_table, posterior_summary, sampling_summary
 from bayesfit.analysis.spec import AnalysisSpec, InferenceSettings, read_analysis
 from bayesfit.output import ResultFolder, progress_reporter
 
@@ -69,7 +69,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     start = time.perf_counter()
     best_fit = analysis.fit()
     say(f"maximum-likelihood fit in {time.perf_counter() - start:.1f} s")
-    summary: dict[str, Any] = {"analysis": spec.name, "fit": fit_summary(best_fit)}
+    summary: dict[str, Any] = {"analysis": spec.name, "fit": best_fit.to_dict()}
     summary["data"] = analysis.data_summary()
     if spec.poi is not None:
         summary["poi"] = {"name": analysis.model.poi}

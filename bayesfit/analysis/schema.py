@@ -246,7 +246,7 @@ ANALYSIS_SCHEMA: dict[str, Any] = _closed(
         "components": {"type": "object", "minProperties": 1, "additionalProperties": COMPONENT_SCHEMA},
         "parameters": {"type": "object", "minProperties": 1, "additionalProperties": PARAMETER_SCHEMA},
         "likelihood": {"type": "string", "enum": list(LIKELIHOODS)},
-        "poi": _name,
+        "poi": {"type": ["string", "null"], "minLength": 1},
         "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
         "inference": INFERENCE_SCHEMA,
         "cross_section": CROSS_SECTION_SCHEMA,

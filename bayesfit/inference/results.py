@@ -23,12 +23,13 @@ shift, i.e. the first entry is the strongest expected exclusion (lowest CLs, low
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from bayesfit.output import strict_json as to_json
 
 __all__ = [
     "EXPECTED_SIGMAS",
@@ -40,32 +41,12 @@ __all__ = [
     "TestResult",
     "ToyResult",
     "UpperLimitResult",
-    "to_json",
 ]
 
 #: Shifts of the expected band in pyhf's order (see the module docstring).
 EXPECTED_SIGMAS = np.array([2.0, 1.0, 0.0, -1.0, -2.0])
 #: Band labels of :data:`EXPECTED_SIGMAS` in ``to_dict()``.
 BAND_LABELS = ("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma")
-
-
-def to_json(value: Any) -> Any:
-    """``value`` with numpy types turned into Python ones, NaN and infinities into ``None``."""
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_json(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return value
 
 
 def _band(values: np.ndarray | None) -> dict[str, Any] | None:
