@@ -121,6 +121,9 @@ def test_bayesfit_run_writes_tests_scans_and_bayes_factor(tmp_path: Path) -> Non
     profile = summary["profiles"]["model_A"]
     assert profile["fixed"] == {"model_B": 0.0}
     np.testing.assert_allclose(profile["p_value_wilks"], stats.chi2.sf(np.maximum(profile["twice_delta_nll"], 0), 1))
+    assert summary["hypotests"]["B_discovery"]["poi"] == "model_B"
+    assert summary["hypotests"]["B_discovery"]["significance"] > summary["hypotests"]["A_discovery"]["significance"]
+    assert summary["upper_limit"]["poi"] == "model_A" and 0 < summary["upper_limit"]["observed"] < 3
     factor = summary["bayes_factors"]["A_over_B"]
     assert factor["ln_bayes_factor"] == pytest.approx(
         factor["ln_evidence_numerator"] - factor["ln_evidence_denominator"], abs=1e-12

@@ -140,7 +140,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     for test_name, test in settings.hypotests.items():
         start = time.perf_counter()
         result = analysis.hypotest(
-            float(test["poi_value"]), test_statistic=test.get("test_statistic", "qmu_tilde"),
+            float(test["poi_value"]), poi=test.get("poi"), test_statistic=test.get("test_statistic", "qmu_tilde"),
             calculator=test.get("calculator", "asymptotic"), n_toys=int(test.get("toys", 1000)),
             seed=settings.seed, n_workers=settings.toys.get("workers"),
         )
@@ -156,7 +156,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         start = time.perf_counter()
         scan = limit_settings.get("scan")
         limit = analysis.upper_limit(
-            level=float(limit_settings.get("level", 0.95)),
+            poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
             test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
             calculator=limit_settings.get("calculator", "asymptotic"),
             scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
@@ -187,8 +187,8 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
         summary["posterior"] = posterior_summary(idata, names)
         summary["sampling"] = sampling_summary(idata, seconds)
         if limit_settings.get("credible"):
-            credible = analysis.upper_limit(method="credible", level=float(limit_settings.get("level", 0.95)),
-                                            idata=idata)
+            credible = analysis.upper_limit(method="credible", poi=limit_settings.get("poi"),
+                                            level=float(limit_settings.get("level", 0.95)), idata=idata)
             summary["upper_limit_credible"] = credible.to_dict()
             say(f"{round(100 * credible.level)}% credible upper limit on {credible.poi}: {credible.observed:.4g}")
 

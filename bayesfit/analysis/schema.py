@@ -205,6 +205,7 @@ INFERENCE_SCHEMA = _closed(
             "type": "object",
             "additionalProperties": _closed(
                 {
+                    "poi": _name,
                     "poi_value": _number,
                     "test_statistic": {"type": "string", "enum": list(TEST_STATISTICS)},
                     "calculator": {"type": "string", "enum": list(CALCULATORS)},
@@ -215,6 +216,7 @@ INFERENCE_SCHEMA = _closed(
         },
         "upper_limit": _closed(
             {
+                "poi": _name,
                 "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
                 "test_statistic": {"type": "string", "enum": ["qmu", "qmu_tilde"]},
                 "calculator": {"type": "string", "enum": list(CALCULATORS)},

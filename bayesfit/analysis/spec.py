@@ -66,9 +66,10 @@ class InferenceSettings:
     ``bayes_factors`` maps a name to two hypotheses, ``numerator`` and ``denominator`` (``{}`` is
     the full model), whose evidences SMC estimates with ``draws`` particles in ``chains`` runs.
     ``hypotests`` maps a name to a test of the POI (``poi_value``, ``test_statistic``,
-    ``calculator``, ``toys``; see :func:`bayesfit.inference.hypotest`); ``upper_limit`` asks for
-    the CLs upper limit (``level``, ``test_statistic``, ``calculator``, ``scan``) and, with
-    ``credible: true``, the Bayesian credible limit from the posterior.
+    ``calculator``, ``toys``, and ``poi`` to test another parameter than the file's; see
+    :func:`bayesfit.inference.hypotest`); ``upper_limit`` asks for the CLs upper limit (``poi``,
+    ``level``, ``test_statistic``, ``calculator``, ``scan``) and, with ``credible: true``, the
+    Bayesian credible limit from the posterior.
     """
 
     draws: int = 1000
