@@ -63,6 +63,23 @@ def test_goodness_of_fit_is_saturated_likelihood_ratio(objective):
     assert result.p_value == pytest.approx(stats.chi2.sf(statistic, len(COUNTS) - 2), rel=1e-4)
 
 
+def test_goodness_of_fit_counts_the_auxiliary_measurements():
+    """With a Gaussian measurement a = 0.8 +- 0.1 of the first weight: one more datum, and its term."""
+    from bayesfit.likelihood import GaussianConstraint
+
+    model = BinnedModel(TemplatePredictor(TEMPLATES), COUNTS,
+                        constraints=[GaussianConstraint("weights", [0.8], [0.1], entries=[0])])
+    result = goodness_of_fit(model)
+
+    def nll(weights):
+        return numpy_nll(weights, COUNTS) - stats.norm.logpdf(0.8, weights[0], 0.1)
+
+    best = optimize.minimize(nll, [1.0, 1.0], bounds=[(1e-9, None)] * 2, tol=1e-12).fun
+    saturated = -stats.poisson.logpmf(COUNTS, COUNTS).sum() - stats.norm.logpdf(0.8, 0.8, 0.1)
+    assert result.dof == len(COUNTS) + 1 - 2
+    assert result.statistic == pytest.approx(2 * (best - saturated), abs=1e-5)
+
+
 def test_bad_hypotheses_are_named(objective):
     with pytest.raises(ModelError, match="fixes no parameter"):
         wilks_pvalue(objective, {})

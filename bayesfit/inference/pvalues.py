@@ -6,7 +6,7 @@
   use :func:`bayesfit.inference.toys.toy_pvalue` or the ``q`` statistics of
   :func:`bayesfit.inference.hypotest` there).
 - :func:`goodness_of_fit`: the likelihood ratio against the saturated model (every bin's
-  expectation equal to its count, every constraint at its maximum) with ``n_bins - n_free``
+  expectation equal to its count, every constraint at its maximum) with ``n_bins + n_aux - n_free``
   degrees of freedom.
 - :func:`posterior_predictive_pvalue`: the fraction of posterior draws whose replicated counts are
   more discrepant than the observed ones, with the discrepancy evaluated at the same draw.
@@ -88,15 +88,18 @@ def wilks_pvalue(
 def goodness_of_fit(model: BinnedModel | Objective, *, best_fit: FitResult | None = None) -> TestResult:
     """Likelihood ratio of the best fit against the saturated model and its asymptotic p-value.
 
-    ``statistic = 2 (nll_best - nll_saturated)`` follows a chi-square with ``n_bins - n_free``
-    degrees of freedom when the expectations are large (a few counts per bin or more); with
+    ``statistic = 2 (nll_best - nll_saturated)`` follows a chi-square with ``n_bins + n_aux - n_free``
+    degrees of freedom (the auxiliary measurements are data too) when the expectations are large (a few counts per bin or more); with
     small counts use :func:`bayesfit.inference.toys.toy_pvalue` with ``hypothesis=None``.
     """
     objective = _ml_objective(model)
-    n_bins = objective.model.predictor.n_out
-    dof = n_bins - objective.size
+    n_measurements = objective.model.predictor.n_out + objective.model.n_aux  # main bins and auxiliary data
+    dof = n_measurements - objective.size
     if dof <= 0:
-        raise ModelError(f"goodness of fit needs more bins ({n_bins}) than free parameters ({objective.size})")
+        raise ModelError(
+            f"goodness of fit needs more measurements ({n_measurements}: bins and auxiliary data) than free "
+            f"parameters ({objective.size})"
+        )
     best_fit = best_fit or fit(objective)
     statistic = max(2.0 * (best_fit.nll - saturated_nll(objective, objective.model.data)), 0.0)
     return TestResult(
