@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from bayesfit.inference.fit import Objective
+from bayesfit.inference.objective import Objective
 from bayesfit.inference.profile import profile_likelihood, profile_likelihood_2d
 from bayesfit.model import BinnedModel
 from bayesfit.predictors import TemplatePredictor
@@ -71,3 +71,47 @@ def test_profile_2d_grid_and_bad_entry(objective):
             assert scan.twice_delta_nll[i, j] == pytest.approx(2 * (conditional.fun - scan.best_fit.nll), abs=1e-5)
     with pytest.raises(Exception, match="cannot profile"):
         profile_likelihood(objective, "weights", [1.0])
+
+
+def test_an_interval_that_reaches_a_physical_bound_ends_there():
+    """A signal weight fitted at its bound 0: the 68% interval is [0, upper], not (-inf, upper)."""
+    background, signal = np.array([10.0, 10.0, 10.0]), np.array([1.0, 3.0, 1.0])
+    model = BinnedModel(TemplatePredictor(np.stack([background, signal]), labels=["b", "s"]), [11, 7, 10],
+                        fixed={"b": 1.0})
+    scan = profile_likelihood(model, "s", np.linspace(0.0, 3.0, 61))
+    assert scan.best_fit.values["weights"][1] == 0.0
+    lower, upper = scan.interval()
+    assert lower == 0.0 and scan.bounds == ((0.0, np.inf),)
+
+    def excess(s):  # -2 Delta ln L - 1 with the minimum at s = 0
+        mu, mu_0 = background + s * signal, background
+        k = np.array([11.0, 7.0, 10.0])
+        return 2 * np.sum(mu - mu_0 - k * np.log(mu / mu_0)) - 1.0
+
+    assert upper == pytest.approx(optimize.brentq(excess, 1e-6, 3.0), abs=2e-3)
+    # a scan that ends inside the allowed range without crossing says so
+    short = profile_likelihood(model, "s", [0.0, 0.05, 0.1])
+    assert short.interval() == (0.0, np.inf)
+
+
+def test_negative_expectations_are_impossible_not_favourable():
+    """A template weight allowed below 0 must not buy likelihood with negative rates in empty bins:
+    -ln L is infinite there, and the fit stays where every rate is >= 0."""
+    from bayesfit.inference import fit
+
+    templates = np.array([[5.0, 5.0, 5.0], [0.0, 4.0, 1.0]])
+    model = BinnedModel(TemplatePredictor(templates, lower=-10.0), [6, 0, 5], bounds={"weights[0]": (0.0, None)})
+    objective = Objective(model)
+    assert objective(np.array([1.0, -2.0])) == np.inf  # mu = (5, -3, 3): the empty bin goes negative
+    assert np.isfinite(objective(np.array([1.0, -1.0])))  # mu = (5, 1, 4)
+    result = fit(model)
+    assert np.all(result.values["weights"] @ templates >= 0)  # the empty bin's rate 5 w0 + 4 w1 stays >= 0
+    # and against a direct minimisation over the region where every rate is >= 0
+    counts = np.array([6.0, 0.0, 5.0])
+
+    def nll(w):
+        mu = w @ templates
+        return np.inf if np.any(mu < 0) else float(np.sum(mu - special.xlogy(counts, mu) + special.gammaln(counts + 1)))
+
+    reference = optimize.minimize(nll, [1.0, 0.0], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12})
+    assert result.nll == pytest.approx(reference.fun, abs=1e-6)

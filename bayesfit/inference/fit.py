@@ -8,7 +8,8 @@ entry, hyperparameters included) from several starts, and returns a
 How it finds the minimum:
 
 * the minimiser works in ``x * scale`` with ``scale = sqrt(H_ii)`` at the model's start
-  (:meth:`Objective.curvature_scale`): in those units a HistFactory staterror factor known to
+  (:meth:`Objective.curvature_scale`; at the fit's own start when ``fixed`` moves entries away
+  from it, e.g. a background-only fit): in those units a HistFactory staterror factor known to
   0.06% and a normalisation known to 50% take similar steps, and the first step is nearly a
   Newton step;
 * the value is shifted by its value at the start, so that L-BFGS-B's relative ``ftol`` means the
@@ -16,7 +17,9 @@ How it finds the minimum:
 * starts: the model's start (or the given ones) and, for models of at most
   :data:`RANDOM_STARTS_MAX_SIZE` free entries, :data:`RANDOM_STARTS` random points near it; the
   best minimum wins and ``minima_agree`` says whether the others reached it (kinks of
-  piecewise-linear interpolation, several minima);
+  piecewise-linear interpolation, several minima); a small model whose best start did not
+  converge is polished by Nelder-Mead (a minimum on a kink, or on the edge of the region where
+  every rate is >= 0);
 * convergence is judged by the estimated distance to the minimum, ``edm = g^T C g / 2`` over the
   entries not held by an active bound, in units of ``-ln L`` (so 1e9 counts converge as well as
   10), and by a positive-definite Hessian; a singular or flat direction gives
@@ -107,15 +110,14 @@ def fit(
     lower, upper = _fit_bounds(objective, bounds or {})
     free = np.ones(objective.size, dtype=bool)
     free[list(fixed_entries)] = False
-    scale = objective.curvature_scale()[free]
     base = objective.pack(objective.model.start_point())
-    base[list(fixed_entries)] = list(fixed_entries.values())
 
-    def packed(point: Mapping[str, Any]) -> np.ndarray:
+    def packed(point: Mapping[str, Any], fix: bool = True) -> np.ndarray:
         values = objective.unpack(base)
         values.update({name: value for name, value in point.items() if name in values})
         x = objective.pack(values)
-        x[list(fixed_entries)] = list(fixed_entries.values())
+        if fix:
+            x[list(fixed_entries)] = list(fixed_entries.values())
         return np.clip(x, lower, upper)
 
     if n_random_starts is None:
@@ -123,6 +125,11 @@ def fit(
     rng = np.random.default_rng(seed)
     start_vectors = [packed(s) for s in (starts or [{}])]
     start_vectors += [packed(objective.model.random_point(rng)) for _ in range(n_random_starts)]
+    # fixing entries away from the start (a background-only fit, a profile point) can change the
+    # curvature by orders of magnitude: scale at the fit's own start then
+    moved = not np.array_equal(packed((starts or [{}])[0], fix=False), start_vectors[0])
+    full_scale = objective.curvature_scale(start_vectors[0], data) if moved else objective.curvature_scale()
+    scale = full_scale[free]
     bounds_scaled = [
         (None if np.isinf(low) else low * s, None if np.isinf(high) else high * s)
         for low, high, s in zip(lower[free], upper[free], scale)
@@ -136,8 +143,10 @@ def fit(
             "check the starts and the data"
         )
     best = min(finite, key=lambda r: r.fun)
+    if not best.converged and objective.size <= RANDOM_STARTS_MAX_SIZE:
+        best = _polish(objective, data, best, start_vectors[0], free, scale, bounds_scaled)
     x_best = start_vectors[0].copy()
-    x_best[free] = best.x / scale
+    x_best[free] = np.clip(best.x / scale, lower[free], upper[free])  # unscaling may round past a bound
     value, gradient = objective.value_and_grad(x_best, data)
     inactive = free & ~_blocked(x_best, gradient, lower, upper)
     covariance = np.full((objective.size, objective.size), np.nan)
@@ -146,9 +155,18 @@ def fit(
         free_indices = np.flatnonzero(free)
         hessian = objective.hessian(x_best, data, free_indices)
         covariance, positive = _covariance(hessian, free_indices, objective.size)
-        edm = _edm(gradient[free_indices], hessian, inactive[free_indices])
+        off_bound = inactive[free_indices]
+        if not positive and not off_bound.all():
+            # at a minimum on a bound the Hessian need not be positive definite in the entries the
+            # bound holds (a POI at 0 correlated with a nuisance): the entries off their bounds
+            # keep their covariance, the held ones get NaN errors
+            covariance, positive = _covariance(hessian[np.ix_(off_bound, off_bound)], free_indices[off_bound],
+                                               objective.size)
+            held = free_indices[~off_bound]
+            covariance[held, :] = covariance[:, held] = np.nan
+        edm = _edm(gradient[free_indices], hessian, off_bound)
     else:
-        curvature = objective.curvature_scale() ** 2
+        curvature = full_scale**2
         edm = float(0.5 * np.sum(gradient[inactive] ** 2 / curvature[inactive]))
     all_nll = np.array([np.inf if r is None else r.fun for r in results])
     converged_starts = [r.fun for r in results if r is not None and getattr(r, "converged", False)]
@@ -233,6 +251,42 @@ def _minimise(
     gradient = np.asarray(result.jac)
     blocked = ((result.x <= low) & (gradient > 0)) | ((result.x >= high) & (gradient < 0))
     result.converged = bool(0.5 * np.sum(np.where(blocked, 0.0, gradient) ** 2) < EDM_TOLERANCE)
+    return result
+
+
+def _polish(
+    objective: Objective,
+    data: Any,
+    best: OptimizeResult,
+    x_base: np.ndarray,
+    free: np.ndarray,
+    scale: np.ndarray,
+    bounds: list[tuple[float | None, float | None]],
+) -> OptimizeResult:
+    """Nelder-Mead from the best L-BFGS-B result of a small model that did not converge.
+
+    L-BFGS-B stalls where the minimum lies on the edge of the region where ``-ln L`` is finite
+    (a rate reaching 0 in a bin without data, where negative rates are impossible) or on a kink;
+    the simplex method needs no gradient and steps back from infinite values. Kept only if lower.
+    """
+    x = x_base.copy()
+
+    def function(scaled: np.ndarray) -> float:
+        x[free] = scaled / scale
+        value = objective.value_and_grad(x, data)[0]
+        return value if np.isfinite(value) else np.inf
+
+    start = np.asarray(best.x, dtype=float)
+    simplex = np.vstack([start, start + 0.5 * np.eye(start.size)])  # half an sd per entry (scaled units)
+    low = np.array([-np.inf if b[0] is None else b[0] for b in bounds])
+    high = np.array([np.inf if b[1] is None else b[1] for b in bounds])
+    result = minimize(function, start, method="Nelder-Mead", bounds=bounds,
+                      options={"initial_simplex": np.clip(simplex, low, high), "xatol": 1e-10, "fatol": 1e-13,
+                               "maxfev": 2000 * start.size})
+    if not result.fun < best.fun - 1e-12:
+        return best
+    result.converged = False
+    result.message = f"{best.message}; polished by Nelder-Mead"
     return result
 
 
