@@ -4,10 +4,13 @@ Run with ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_histfactory.py [worksp
 harness (``run.py``) runs :func:`histfactory_fit` and :func:`histfactory_cls` on the workspaces
 of :data:`WORKSPACES`, keyed by their number of bins.
 
-bayesfit's one-off model construction and PyTensor compilation (the first fit, the first CLs)
-are reported separately from the fit and CLs times. Both tools report ``-2 log L`` at their own
-best fit, and pyhf's ``-2 log L`` is also evaluated at bayesfit's best fit, so that a difference
-in minima is attributed to the optimiser, not the likelihood.
+The workspace becomes a ``BinnedModel`` (``bayesfit.histfactory.build_model``) and is fitted and
+tested with ``bayesfit.inference`` (``fit``, ``hypotest``). bayesfit's one-off model construction
+and PyTensor compilation (the first fit, the first CLs) are reported separately from the fit and
+CLs times. Both tools report ``-2 log L`` at their own best fit, and pyhf's ``-2 log L`` is also
+evaluated at bayesfit's best fit, so that a difference in minima is attributed to the optimiser,
+not the likelihood. The reference workspaces are read from ``shared/reference/pyhf`` beside the
+checkout (or under ``$BAYESFIT_SHARED``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 from bench_common import Row, SkipCase, interleaved_medians
 
-REFERENCE = Path("/work/shared/reference/pyhf")
+REFERENCE = Path(os.environ.get("BAYESFIT_SHARED") or Path(__file__).resolve().parents[2] / "shared") / "reference" / "pyhf"
 DEFAULT_WORKSPACE = REFERENCE / "atlas-ttbar-ljets-xsec-inclusive-pruned.json"
 
 #: Workspaces of the harness by number of bins, with the POI value tested by CLs: the counting
@@ -63,28 +67,29 @@ class Setup:
     """A workspace loaded by both tools, bayesfit's model compiled by a first fit."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        from bayesfit.histfactory import HistFactoryModel
-        from bayesfit.histfactory.fit import fit
+        from bayesfit.histfactory import build_model
+        from bayesfit.inference import fit
 
         pyhf = _pyhf()
-        self.model, self.build_seconds = _timed(HistFactoryModel, spec)
+        self.model, self.build_seconds = _timed(build_model, spec)
         _, self.compile_seconds = _timed(fit, self.model)  # compiles the likelihood, gradient and Hessian
+        self.n_parameters = sum(v.size for v in self.model.parameters)
         workspace = pyhf.Workspace(spec)
         self.theirs = workspace.model()
         self.data = workspace.data(self.theirs)
 
-    def in_pyhf_order(self, values: np.ndarray) -> np.ndarray:
-        """bayesfit's parameter vector reordered into pyhf's."""
+    def in_pyhf_order(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """bayesfit's variable values as pyhf's parameter vector."""
         result = np.zeros(self.theirs.config.npars)
-        for parameter in self.model.parameter_sets:
-            result[self.theirs.config.par_slice(parameter.name)] = values[parameter.slice]
+        for variable in self.model.parameters:
+            result[self.theirs.config.par_slice(variable.name)] = np.ravel(values[variable.name])
         return result
 
 
 def measure_fit(setup: Setup) -> dict[str, Any]:
     """ML fit of both tools: times, ``-2 log L`` at both optima, POI values; pyhf with its default
     optimiser (``"pyhf"``) and with iminuit (``"minuit"``, ``None`` without iminuit)."""
-    from bayesfit.histfactory.fit import fit
+    from bayesfit.inference import fit
 
     ours, _ = _timed(fit, setup.model)
     ours_seconds = interleaved_medians([lambda: fit(setup.model)], min_repeats=3, budget=1.0, warmup=False)[0]
@@ -120,7 +125,7 @@ def _minuit_fit(setup: Setup) -> dict[str, Any] | None:
 
 def measure_cls(setup: Setup, poi: float) -> dict[str, Any]:
     """Asymptotic q~ CLs at ``poi`` with the expected band: times and values of both tools."""
-    from bayesfit.histfactory.fit import hypotest
+    from bayesfit.inference import hypotest
 
     pyhf = _pyhf()
     ours, first_cls_seconds = _timed(hypotest, setup.model, poi)  # compiles what the Asimov fits need
@@ -144,6 +149,11 @@ def _setup(n_bins: int) -> tuple[Setup, float, str]:
     return Setup(json.loads(path.read_text())), poi, path.name
 
 
+def _poi(setup: Setup, result: Any) -> tuple[float, float]:
+    """Value and error of the POI in a bayesfit fit."""
+    return result.value(setup.model.poi), float(result.errors[setup.model.poi])
+
+
 def histfactory_fit(sizes: Sequence[int]) -> list[Row]:
     """ML fit, bayesfit vs pyhf (numpy backend + scipy), per workspace (keyed by bins)."""
     rows = []
@@ -151,21 +161,22 @@ def histfactory_fit(sizes: Sequence[int]) -> list[Row]:
         setup, _, name = _setup(n_bins)
         result = measure_fit(setup)
         ours = result["ours"]
-        note = (f"{name}: {setup.model.n_parameters} parameters; bayesfit build {setup.build_seconds:.2f} s, "
+        poi, poi_error = _poi(setup, ours)
+        note = (f"{name}: {setup.n_parameters} parameters; bayesfit build {setup.build_seconds:.2f} s, "
                 f"first fit incl. compile {setup.compile_seconds:.1f} s; pyhf: {result['pyhf']['timing']}")
-        extra = {"twice_nll_bayesfit": ours.twice_nll, "twice_nll_pyhf": result["pyhf"]["twice_nll"],
+        extra = {"twice_nll_bayesfit": 2 * ours.nll, "twice_nll_pyhf": result["pyhf"]["twice_nll"],
                  "pyhf_twice_nll_at_bayesfit_optimum": result["pyhf_at_ours"],
-                 "poi_bayesfit": ours.poi, "poi_pyhf": result["pyhf"]["poi"], "poi_error_bayesfit": ours.poi_error}
-        difference = abs(ours.twice_nll - result["pyhf_at_ours"]) / abs(result["pyhf_at_ours"])
-        rows.append(Row("histfactory_fit", n_bins, "bayesfit histfactory fit", result["ours_seconds"],
+                 "poi_bayesfit": poi, "poi_pyhf": result["pyhf"]["poi"], "poi_error_bayesfit": poi_error}
+        difference = abs(2 * ours.nll - result["pyhf_at_ours"]) / abs(result["pyhf_at_ours"])
+        rows.append(Row("histfactory_fit", n_bins, "bayesfit fit (build_model)", result["ours_seconds"],
                         "pyhf.infer.mle.fit (numpy)", result["pyhf"]["seconds"], difference, note, extra))
         minuit = result["minuit"]
         if minuit is not None:
-            minuit_extra = {"twice_nll_bayesfit": ours.twice_nll, "twice_nll_pyhf": minuit["twice_nll"],
-                            "poi_bayesfit": ours.poi, "poi_pyhf": minuit["poi"]}
-            rows.append(Row("histfactory_fit", n_bins, "bayesfit histfactory fit", result["ours_seconds"],
+            minuit_extra = {"twice_nll_bayesfit": 2 * ours.nll, "twice_nll_pyhf": minuit["twice_nll"],
+                            "poi_bayesfit": poi, "poi_pyhf": minuit["poi"]}
+            rows.append(Row("histfactory_fit", n_bins, "bayesfit fit (build_model)", result["ours_seconds"],
                             "pyhf.infer.mle.fit (numpy, iminuit strategy 1, tol 1e-3)", minuit["seconds"],
-                            abs(ours.twice_nll - minuit["twice_nll"]) / abs(minuit["twice_nll"]),
+                            abs(2 * ours.nll - minuit["twice_nll"]) / abs(minuit["twice_nll"]),
                             f"{name}; pyhf: {minuit['timing']}; max rel diff: -2 log L at the two optima",
                             minuit_extra))
     return rows
@@ -187,7 +198,7 @@ def histfactory_cls(sizes: Sequence[int]) -> list[Row]:
                  "cls_expected_median_pyhf": float(result["their_expected"][2])}
         note = (f"{name}, POI {poi:g}; bayesfit first CLs incl. compile {result['first_cls_seconds']:.1f} s; "
                 f"pyhf: {result['pyhf_timing']}")
-        rows.append(Row("histfactory_cls", n_bins, "bayesfit hypotest (q~, asymptotic)", result["ours_seconds"],
+        rows.append(Row("histfactory_cls", n_bins, "bayesfit.inference.hypotest (q~, asymptotic)", result["ours_seconds"],
                         "pyhf.infer.hypotest (numpy)", result["their_seconds"], None, note, extra))
     return rows
 
@@ -201,23 +212,24 @@ def main() -> None:
     setup = Setup(json.loads(args.workspace.read_text()))
     fitted = measure_fit(setup)
     ours = fitted["ours"]
-    print(f"workspace: {args.workspace.name}: {setup.model.n_bins} bins, {setup.model.n_parameters} parameters")
+    poi, poi_error = _poi(setup, ours)
+    print(f"workspace: {args.workspace.name}: {setup.model.predictor.n_out} bins, {setup.n_parameters} parameters")
     print(f"bayesfit model build {setup.build_seconds:.2f} s, "
           f"first fit incl. compilation {setup.compile_seconds:.2f} s")
     theirs = fitted["pyhf"]
     print(f"{'':24s}{'bayesfit':>16s}{'pyhf':>16s}")
     print(f"{'ML fit time [s]':24s}{fitted['ours_seconds']:16.3f}{theirs['seconds']:16.3f}   "
           f"speed-up {theirs['seconds'] / fitted['ours_seconds']:.0f}x")
-    print(f"{'POI':24s}{ours.poi:16.6f}{theirs['poi']:16.6f}")
-    print(f"{'-2 log L at best fit':24s}{ours.twice_nll:16.6f}{theirs['twice_nll']:16.6f}")
+    print(f"{'POI':24s}{poi:16.6f}{theirs['poi']:16.6f}")
+    print(f"{'-2 log L at best fit':24s}{2 * ours.nll:16.6f}{theirs['twice_nll']:16.6f}")
     if fitted["minuit"] is not None:
         minuit = fitted["minuit"]
         print(f"{'pyhf with iminuit:':24s}{'':16s}{minuit['seconds']:16.3f} s, POI {minuit['poi']:.6f}, "
               f"-2 log L {minuit['twice_nll']:.6f}")
     print(f"{'pyhf -2 log L at ours':24s}{fitted['pyhf_at_ours']:16.6f}")
-    print(f"{'POI error (Hessian)':24s}{ours.poi_error:16.6f}")
+    print(f"{'POI error (Hessian)':24s}{poi_error:16.6f}")
     if args.skip_pyhf_cls:
-        from bayesfit.histfactory.fit import hypotest
+        from bayesfit.inference import hypotest
 
         ours_cls, cls_time = _timed(hypotest, setup.model, args.poi)
         print(f"CLs({args.poi:g}) bayesfit {ours_cls.cls:.6f} in {cls_time:.2f} s; expected {ours_cls.cls_expected}")

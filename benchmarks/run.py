@@ -310,10 +310,11 @@ case("nuts", "NUTS on the HESE posterior (4 chains): nutpie vs PyMC, seconds per
      tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.nuts)
 case("toys", "HESE toy fits (goodness of fit, one fit per toy): 2 processes and a 2-worker dask cluster vs "
      "serial, seconds per toy vs number of toys", tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.toys)
-case("histfactory_fit", "HistFactory ML fit vs pyhf (numpy backend), by workspace bins (3: counting, 37: ATLAS "
-     "top-pair; its compilation and pyhf's fit take a minute: full mode only)",
+case("histfactory_fit", "HistFactory ML fit (build_model + bayesfit.inference.fit) vs pyhf (numpy backend), by "
+     "workspace bins (3: counting, 37: ATLAS top-pair; pyhf's fits of it take minutes: full mode only)",
      tiny=(3,), quick=(3,), full=(3, 37))(bench_histfactory.histfactory_fit)
-case("histfactory_cls", "HistFactory asymptotic CLs (q~, expected band) vs pyhf (numpy backend), by workspace bins",
+case("histfactory_cls", "HistFactory asymptotic CLs (bayesfit.inference.hypotest, q~, expected band) vs pyhf "
+     "(numpy backend), by workspace bins",
      tiny=(3,), quick=(3,), full=(3, 37))(bench_histfactory.histfactory_cls)
 case("numba", "PyTensor numba backend vs default C backend, same model, calls interleaved (size: HESE generated "
      "events or xsec universes; first numba compile about a minute per model: full mode only)",

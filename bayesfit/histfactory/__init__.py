@@ -1,22 +1,37 @@
-"""HistFactory / pyhf JSON workspaces: read, validate, patch, fit and read as priors.
+"""HistFactory / pyhf JSON workspaces: read, validate, patch, and build the model of a measurement.
 
->>> from bayesfit.histfactory import HistFactoryModel, fit
->>> model = HistFactoryModel("workspace.json")  # doctest: +SKIP
->>> result = fit(model)  # doctest: +SKIP
+A workspace becomes a :class:`~bayesfit.model.BinnedModel`; every inference runs through
+:mod:`bayesfit.inference`:
+
+>>> from bayesfit.histfactory import build_model
+>>> from bayesfit.inference import fit, hypotest, upper_limit, sample_posterior
+>>> model = build_model("workspace.json")  # doctest: +SKIP
+>>> fit(model).value(model.poi)  # doctest: +SKIP
+>>> upper_limit(model).observed  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from bayesfit.histfactory.model import HistFactoryModel, HistFactoryPredictor, ObservedData, PriorSpec
-from bayesfit.histfactory.workspace import Workspace, apply_patch, load_workspace, validate_workspace
+from bayesfit.histfactory.build import HistFactoryPredictor, build_model, relative_mc_uncertainty
+from bayesfit.histfactory.modifiers import ModifierLayout, ParameterSet, build_layout
+from bayesfit.histfactory.workspace import (
+    MODIFIER_TYPES,
+    Workspace,
+    apply_patch,
+    load_workspace,
+    validate_workspace,
+)
 
 __all__ = [
-    "HistFactoryModel",
+    "MODIFIER_TYPES",
     "HistFactoryPredictor",
-    "ObservedData",
-    "PriorSpec",
+    "ModifierLayout",
+    "ParameterSet",
     "Workspace",
     "apply_patch",
+    "build_layout",
+    "build_model",
     "load_workspace",
+    "relative_mc_uncertainty",
     "validate_workspace",
 ]

@@ -99,7 +99,7 @@ def _default_set(name: str, kind: str, size: int) -> ParameterSet:
 class ModifierLayout:
     """Nominal rates, parameter sets and the index arrays of every modifier family.
 
-    Built once by :func:`build_layout`; :meth:`expected` turns it into a graph.
+    Built once by :func:`build_layout`; :meth:`expected_by_sample` turns it into a graph.
     """
 
     channel_names: list[str]
@@ -152,10 +152,6 @@ class ModifierLayout:
         if self.factor_index.shape[0]:
             rates = rates * _layered_product(pt.concatenate([theta, pt.ones(1)]), self.factor_index)
         return rates
-
-    def expected(self, theta: pt.TensorVariable) -> pt.TensorVariable:
-        """Expected rates per bin, shape ``(n_bins,)``."""
-        return self.expected_by_sample(theta).sum(axis=0)
 
 
 def _layered_product(values: pt.TensorVariable, index: np.ndarray) -> pt.TensorVariable:

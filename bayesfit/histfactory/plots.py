@@ -1,25 +1,26 @@
 """Figures of a workspace fit: pre-/post-fit counts per channel and nuisance-parameter pulls.
 
 Channels of a workspace carry no bin edges, so bins are drawn against their index. The *pull* of a
-constrained parameter is ``(value - prior mean) / prior sd`` with the prior of the Bayesian reading
-(``Normal(a, sigma)``: mean ``a``, sd ``sigma``; ``Gamma(alpha, beta)``: mean ``alpha / beta``, sd
-``sqrt(alpha) / beta``); its error bar is the parameter's uncertainty in the same units. A pull at
-0 with error 1 means the data taught nothing about that parameter.
+constrained entry is ``(value - prior mean) / prior sd`` with the prior of its auxiliary
+measurement in the Bayesian reading (``Normal(a, sigma)``: mean ``a``, sd ``sigma``;
+``Gamma(alpha, beta)``: mean ``alpha / beta``, sd ``sqrt(alpha) / beta``); its error bar is the
+entry's uncertainty in the same units. A pull at 0 with error 1 means the data taught nothing about
+that parameter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pytensor
-import pytensor.tensor as pt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bayesfit.histfactory.model import HistFactoryModel, PriorSpec
+from bayesfit.errors import WorkspaceError
+from bayesfit.histfactory.build import HistFactoryPredictor
+from bayesfit.model import BinnedModel
 from bayesfit.plots import plot_counts
 
 __all__ = ["Pulls", "channel_figures", "nuisance_pulls", "plot_pulls", "sample_rates"]
@@ -33,39 +34,51 @@ class Pulls(NamedTuple):
     error: np.ndarray
 
 
-def sample_rates(model: HistFactoryModel, thetas: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Expected rates per sample and bin, ``(n_samples, n_bins)``, at each flat parameter vector."""
-    theta = pt.dvector("theta")
-    function = pytensor.function([theta], model.layout.expected_by_sample(theta))
-    return [function(np.asarray(values, dtype=float)) for values in thetas]
+def _predictor(model: BinnedModel) -> HistFactoryPredictor:
+    if not isinstance(model.predictor, HistFactoryPredictor):
+        raise WorkspaceError(f"expected the model of a workspace (build_model), got predictor {model.predictor.name!r}")
+    return model.predictor
 
 
-def nuisance_pulls(model: HistFactoryModel, priors: Mapping[str, PriorSpec], values: np.ndarray,
-                   errors: np.ndarray) -> Pulls:
-    """Pulls of every free entry of the constrained parameters (normal and gamma priors).
+def sample_rates(model: BinnedModel, points: Sequence[Mapping[str, Any]]) -> list[np.ndarray]:
+    """Expected rates per sample and bin, ``(n_samples, n_bins)``, at each point (values of the
+    model's variables, e.g. :meth:`BinnedModel.start_point` or :attr:`FitResult.values`)."""
+    predictor = _predictor(model)
+    return [predictor.rates_by_sample(model.predictor_values(point)) for point in points]
 
-    ``values`` and ``errors`` are flat ``(n_parameters,)`` vectors, e.g. the ML fit or posterior
-    means and sds.
+
+def _prior_moments(prior: Any) -> tuple[float, float] | None:
+    """Mean and sd of a constraint's prior (Normal or Gamma); ``None`` for other families."""
+    arguments = prior.arguments
+    if prior.distribution == "Normal":
+        return float(arguments["mu"]), float(arguments["sigma"])
+    if prior.distribution == "Gamma":
+        alpha, beta = float(arguments["alpha"]), float(arguments["beta"])
+        return alpha / beta, np.sqrt(alpha) / beta
+    return None
+
+
+def nuisance_pulls(model: BinnedModel, values: Mapping[str, Any], errors: Mapping[str, Any]) -> Pulls:
+    """Pulls of every free constrained entry (Normal and Gamma priors of the auxiliary measurements).
+
+    ``values`` and ``errors`` map variable names to full-shape arrays, e.g. a fit's ``values`` and
+    ``errors``, or posterior means and sds.
     """
     labels, pulls, pull_errors = [], [], []
-    names = model.parameter_names
-    for parameter in model.parameter_sets:
-        spec = priors[parameter.name]
-        if spec.family == "normal":
-            mean, sd = spec.parameters["mu"], spec.parameters["sigma"]
-        elif spec.family == "gamma":
-            mean = spec.parameters["alpha"] / spec.parameters["beta"]
-            sd = np.sqrt(spec.parameters["alpha"]) / spec.parameters["beta"]
-        else:
-            continue
-        free = ~spec.fixed
-        entries = np.arange(parameter.offset, parameter.offset + parameter.size)[free]
-        labels += [names[i] for i in entries]
-        pulls.append((values[entries] - mean[free]) / sd[free])
-        pull_errors.append(errors[entries] / sd[free])
-    if not labels:
-        return Pulls([], np.zeros(0), np.zeros(0))
-    return Pulls(labels, np.concatenate(pulls), np.concatenate(pull_errors))
+    for variable in model.parameters:
+        value = np.ravel(values[variable.name])
+        error = np.ravel(errors[variable.name])
+        for index in variable.free_index:
+            if not variable.constrained.ravel()[index]:
+                continue
+            moments = _prior_moments(variable.priors[index])
+            if moments is None:
+                continue
+            mean, sd = moments
+            labels.append(variable.labels[index])
+            pulls.append((value[index] - mean) / sd)
+            pull_errors.append(error[index] / sd)
+    return Pulls(labels, np.asarray(pulls, dtype=float), np.asarray(pull_errors, dtype=float))
 
 
 def plot_pulls(pulls: Mapping[str, Pulls], ax: Axes | None = None) -> Axes:
@@ -91,7 +104,7 @@ def plot_pulls(pulls: Mapping[str, Pulls], ax: Axes | None = None) -> Axes:
 
 
 def channel_figures(
-    model: HistFactoryModel,
+    model: BinnedModel,
     pre_fit: np.ndarray,
     post_fit: np.ndarray,
     predictive_band: tuple[np.ndarray, np.ndarray] | None = None,
@@ -102,7 +115,7 @@ def channel_figures(
     :func:`sample_rates`); ``predictive_band``: ``(lower, upper)`` ``(n_bins,)`` of the posterior
     predictive counts, drawn on the post-fit panel.
     """
-    layout = model.layout
+    layout = _predictor(model).layout
     figures = {}
     for channel, bins in layout.channel_slices.items():
         n = bins.stop - bins.start
@@ -115,7 +128,7 @@ def channel_figures(
                 band = (predictive_band[0][bins], predictive_band[1][bins])
             plot_counts(
                 edges,
-                model.data.main[bins],
+                model.observed[bins],
                 {layout.sample_names[s]: rates[s, bins] for s in present},
                 expected=rates[:, bins].sum(axis=0) if title == "post-fit" else None,
                 band=band,

@@ -1,19 +1,20 @@
 """``bayesfit run WORKSPACE.json``: fit and sample a pyhf workspace, write results and figures.
 
-Outputs (in ``results/<workspace file stem>/`` unless ``out`` is given), as for analysis files:
+The workspace becomes a :class:`~bayesfit.model.BinnedModel` (:func:`~bayesfit.histfactory.build_model`)
+and everything runs through :mod:`bayesfit.inference`. Outputs (in ``results/<workspace file
+stem>/`` unless ``out`` is given), as for analysis files:
 
-* ``summary.json``: ``fit`` (maximum likelihood, every parameter entry of the workspace, labelled
-  like ``staterror_SR1[3]``; ``neg_log_likelihood`` is pyhf's ``twice_nll / 2``), and with
-  sampling ``posterior`` (mean, sd, 94% HDI, r-hat, bulk ESS per entry), ``poi`` (posterior mean,
-  sd and 95% credible upper limit) and ``sampling``;
+* ``summary.json``: ``workspace`` (measurement, POI, channels, sizes, patches); ``fit`` (the
+  maximum-likelihood :class:`~bayesfit.inference.results.FitResult` as ``to_dict()``: every
+  parameter entry of the workspace, labelled like ``staterror_SR1[3]``, ``neg_log_likelihood`` =
+  pyhf's ``twice_nll / 2``, ``converged`` by the estimated distance to the minimum);
+  ``upper_limit`` (the asymptotic CLs upper limit of the POI at 95%, ``q~_mu``, with the expected
+  band) when it can be computed; with sampling ``posterior`` (mean, sd, 94% HDI, r-hat, bulk ESS
+  per entry), ``poi`` (posterior mean, sd and the 95% credible upper limit) and ``sampling``;
 * ``posterior.nc``: the ArviZ InferenceData;
 * ``channel_<name>.png`` (pre-fit and post-fit counts per channel), ``pulls.png``, and with
   sampling ``corner.png`` (POI and the nuisance parameters most correlated with it) and
   ``traces.png`` (POI).
-
-The fit counts as converged when the estimated distance to the minimum,
-``EDM = g^T C g / 2`` over the free parameters off their bounds (``g`` the gradient of ``-ln L``,
-``C`` the covariance), is below :data:`EDM_TOLERANCE` and the covariance has a positive diagonal.
 """
 
 from __future__ import annotations
@@ -28,18 +29,17 @@ import numpy as np
 
 from bayesfit.analysis.report import format_table, posterior_summary, sampling_summary
 from bayesfit.analysis.run import RunResult
-from bayesfit.errors import WorkspaceError
-from bayesfit.histfactory.model import HistFactoryModel
+from bayesfit.errors import BayesfitError, WorkspaceError
+from bayesfit.histfactory.build import build_model
 from bayesfit.histfactory.workspace import Workspace, load_workspace
+from bayesfit.model import BinnedModel
 from bayesfit.output import ResultFolder, progress_reporter
 
-__all__ = ["EDM_TOLERANCE", "CORNER_NUISANCES", "read_patched_workspace", "run_workspace"]
+__all__ = ["CORNER_NUISANCES", "CREDIBILITY", "read_patched_workspace", "run_workspace"]
 
-#: Largest estimated distance to the minimum (in units of ``-ln L``) of a converged fit.
-EDM_TOLERANCE = 1e-4
 #: Nuisance parameters shown with the POI in the corner plot.
 CORNER_NUISANCES = 4
-#: Credibility level of the POI's upper limit in ``summary.json``.
+#: Level of the POI's upper limits (CLs and credible) in ``summary.json``.
 CREDIBILITY = 0.95
 
 
@@ -91,7 +91,7 @@ def run_workspace(
     ``sampler`` is ``"auto"`` (nutpie when installed), ``"nutpie"`` or ``"pymc"``. Existing files
     in ``out`` are never overwritten unless ``force``; this is checked before any long work.
     """
-    from bayesfit.histfactory.fit import fit
+    from bayesfit.inference import fit, sample_posterior, upper_limit
 
     name = Path(path).stem
     workspace = read_patched_workspace(path, patches)
@@ -100,37 +100,45 @@ def run_workspace(
     say = progress_reporter(progress)
 
     start = time.perf_counter()
-    model = HistFactoryModel(workspace, measurement)
+    model = build_model(workspace, measurement)
     best_fit = fit(model)
-    say(f"maximum-likelihood fit of {model.n_parameters} parameters in {time.perf_counter() - start:.1f} s")
+    n_parameters = sum(v.size for v in model.parameters)
+    say(f"maximum-likelihood fit of {n_parameters} parameters in {time.perf_counter() - start:.1f} s")
     summary: dict[str, Any] = {
         "analysis": name,
-        "workspace": {"measurement": model.measurement["name"], "poi": model.poi_name,
-                      "channels": model.layout.channel_names, "bins": model.n_bins,
-                      "parameters": model.n_parameters, "patches": [str(p) for p in patches]},
-        "fit": _fit_section(model, best_fit),
+        "workspace": {"measurement": workspace.measurement(measurement)["name"], "poi": model.poi,
+                      "channels": workspace.channel_names, "bins": int(model.predictor.n_out),
+                      "parameters": n_parameters, "patches": [str(p) for p in patches]},
+        "fit": best_fit.to_dict(),
     }
+    start = time.perf_counter()
+    try:
+        limit = upper_limit(model, level=CREDIBILITY)
+    except BayesfitError as error:  # e.g. CLs never falls to 5% within the POI's bounds
+        say(f"no CLs upper limit on {model.poi}: {error}")
+    else:
+        summary["upper_limit"] = limit.to_dict()
+        say(f"{round(100 * CREDIBILITY)}% CLs upper limit on {model.poi} in {time.perf_counter() - start:.1f} s")
 
-    bayesian = idata = None
+    idata = None
     if sample:
-        from bayesfit.histfactory.bayes import build_pymc_model, poi_posterior, sample_posterior
-
-        bayesian = build_pymc_model(model)
         say(f"sampling: {chains} chains x ({tune} tune + {draws} draws), {sampler}")
         start = time.perf_counter()
-        idata = sample_posterior(bayesian, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
-                                 progressbar=progress)
+        idata = sample_posterior(model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                                 predictive=True, progressbar=progress)
         seconds = time.perf_counter() - start
-        summary["posterior"] = posterior_summary(idata, list(bayesian.var_names))
-        poi = poi_posterior(idata, model.poi_name, CREDIBILITY)
-        summary["poi"] = {"name": model.poi_name, "mean": poi.mean, "sd": poi.sd,
-                          f"upper_limit_{round(100 * CREDIBILITY)}": poi.upper_limit}
+        summary["posterior"] = posterior_summary(idata, [v.name for v in model.free_parameters])
+        variable, entry = model.entry(model.poi)
+        draws_poi = idata.posterior[variable.name].values.reshape(-1, variable.size)[:, entry]
+        credible = upper_limit(model, method="credible", level=CREDIBILITY, idata=idata)
+        summary["poi"] = {"name": model.poi, "mean": float(draws_poi.mean()), "sd": float(draws_poi.std(ddof=1)),
+                          f"upper_limit_{round(100 * CREDIBILITY)}": credible.observed}
         summary["sampling"] = {**sampling_summary(idata, seconds), "sampler": sampler}
 
     files = [folder.write_json("summary.json", summary)]
     if idata is not None:
         files.append(folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
-    files += _write_figures(folder, model, best_fit, bayesian, idata)
+    files += _write_figures(folder, model, best_fit, idata)
     print(_table(summary, model))
     say(f"results in {folder.path}/")
     return RunResult(summary, folder.path, files)
@@ -143,45 +151,16 @@ def _planned_files(workspace: Workspace, sample: bool) -> list[str]:
     return names
 
 
-
-def _fit_section(model: HistFactoryModel, best_fit: Any) -> dict[str, Any]:
-    """``fit`` of summary.json: value and error of every entry, ``-ln L``, EDM and convergence."""
-    inside = _off_bounds(model, best_fit.values)
-    edm = _edm(model, best_fit, inside)
-    errors = best_fit.errors
-    converged = bool(np.isfinite(edm) and edm < EDM_TOLERANCE and np.all(errors[inside] > 0))
-    return {
-        "parameters": {label: {"value": float(value), "error": float(error)}
-                       for label, value, error in zip(model.parameter_names, best_fit.values, errors)},
-        "neg_log_likelihood": 0.5 * float(best_fit.twice_nll),
-        "converged": converged,
-        "edm": edm,
-    }
-
-
-def _off_bounds(model: HistFactoryModel, values: np.ndarray) -> np.ndarray:
-    """Free entries not at their bounds (there the gradient need not vanish)."""
-    low, high = model.bounds.T
-    margin = 1e-6 * (high - low)
-    return ~model.fixed & (values > low + margin) & (values < high - margin)
-
-
-def _edm(model: HistFactoryModel, best_fit: Any, inside: np.ndarray) -> float:
-    if best_fit.covariance is None:
-        return float("nan")
-    gradient = 0.5 * model.twice_nll_and_grad(best_fit.values, model.data)[1]  # of -ln L
-    g = gradient[inside]
-    return float(0.5 * g @ best_fit.covariance[np.ix_(inside, inside)] @ g)
-
-
-def _table(summary: dict[str, Any], model: HistFactoryModel) -> str:
+def _table(summary: dict[str, Any], model: BinnedModel) -> str:
     """The printed table: free (unconstrained) parameters only, then the POI posterior and diagnostics."""
-    shown = [label for label, constrained in zip(model.parameter_names, _constrained_entries(model))
-             if not constrained and label in summary["fit"]["parameters"]]
-    short = {**summary, "fit": {**summary["fit"],
-                                "parameters": {label: summary["fit"]["parameters"][label] for label in shown}}}
+    shown = [label for variable in model.parameters for label, constrained in
+             zip(variable.labels, variable.constrained.ravel()) if not constrained]
+    short = {**summary, "fit": {**summary["fit"], "parameters": {
+        label: summary["fit"]["parameters"][label] for label in shown if label in summary["fit"]["parameters"]}}}
     lines = [format_table(short)]
-    lines.append(f"{model.n_parameters - len(shown)} constrained nuisance parameters not shown (see summary.json)")
+    n_entries = len(summary["fit"]["parameters"])
+    lines.append(f"{n_entries - len(short['fit']['parameters'])} constrained nuisance parameters not shown "
+                 "(see summary.json)")
     if "poi" in summary:
         poi = summary["poi"]
         limit = next(key for key in poi if key.startswith("upper_limit"))
@@ -194,12 +173,7 @@ def _table(summary: dict[str, Any], model: HistFactoryModel) -> str:
     return "\n".join(lines)
 
 
-def _constrained_entries(model: HistFactoryModel) -> np.ndarray:
-    return np.concatenate([np.full(p.size, p.constraint is not None) for p in model.parameter_sets])
-
-
-def _write_figures(folder: ResultFolder, model: HistFactoryModel, best_fit: Any, bayesian: Any,
-                   idata: Any) -> list[Path]:
+def _write_figures(folder: ResultFolder, model: BinnedModel, best_fit: Any, idata: Any) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -207,45 +181,44 @@ def _write_figures(folder: ResultFolder, model: HistFactoryModel, best_fit: Any,
     from bayesfit.histfactory.plots import channel_figures, nuisance_pulls, plot_pulls, sample_rates
     from bayesfit.plots import plot_corner, plot_traces
 
-    priors = model.priors() if bayesian is None else bayesian.priors
-    pre_fit, post_fit = sample_rates(model, [model.inits, best_fit.values])
+    pre_fit, post_fit = sample_rates(model, [model.start_point(), best_fit.values])
     band = None
-    pulls = {"ML fit": nuisance_pulls(model, priors, best_fit.values, best_fit.errors)}
+    pulls = {"ML fit": nuisance_pulls(model, best_fit.values, best_fit.errors)}
     if idata is not None:
-        expected = idata.posterior["expected"].values.reshape(-1, model.n_bins)
-        predictive = np.random.default_rng(0).poisson(expected)
-        band = tuple(np.quantile(predictive, [0.16, 0.84], axis=0))
-        means, sds = _posterior_moments(model, idata, bayesian)
-        pulls["posterior"] = nuisance_pulls(model, priors, means, sds)
-    files = [folder.write_figure(f"{name}.png", figure) for name, figure in channel_figures(model, pre_fit, post_fit, band).items()]
+        counts = idata.posterior_predictive["counts"].values.reshape(-1, model.predictor.n_out)
+        band = tuple(np.quantile(counts, [0.16, 0.84], axis=0))
+        means, sds = _posterior_moments(model, idata)
+        pulls["posterior"] = nuisance_pulls(model, means, sds)
+    figures = channel_figures(model, pre_fit, post_fit, band)
+    files = [folder.write_figure(f"{name}.png", figure) for name, figure in figures.items()]
     files.append(folder.write_figure("pulls.png", plot_pulls(pulls).figure))
     if idata is not None:
-        corner = plot_corner(idata, _corner_names(model, idata, bayesian), kind="scatter", marginals=True)
+        corner = plot_corner(idata, _corner_names(model, idata), kind="scatter", marginals=True)
         files.append(folder.write_figure("corner.png", np.ravel(corner)[0].figure))
-        traces = plot_traces(idata, [model.poi_name])
+        traces = plot_traces(idata, [model.entry(model.poi)[0].name])
         files.append(folder.write_figure("traces.png", np.ravel(traces)[0].figure))
     return files
 
 
-def _posterior_moments(model: HistFactoryModel, idata: Any, bayesian: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and sds as flat ``(n_parameters,)`` vectors (constants: value and 0)."""
-    means, sds = [], []
-    for parameter in model.parameter_sets:
-        if parameter.name in bayesian.constants:
-            means.append(bayesian.constants[parameter.name])
-            sds.append(np.zeros(parameter.size))
+def _posterior_moments(model: BinnedModel, idata: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Posterior means and sds of every variable, full shapes (fixed variables: value and 0)."""
+    means, sds = {}, {}
+    for variable in model.parameters:
+        if variable.name not in idata.posterior:
+            means[variable.name], sds[variable.name] = variable.start.astype(float), np.zeros(variable.shape)
             continue
-        draws = idata.posterior[parameter.name].values.reshape(-1, parameter.size)
-        means.append(draws.mean(axis=0))
-        sds.append(draws.std(axis=0, ddof=1))
-    return np.concatenate(means), np.concatenate(sds)
+        draws = idata.posterior[variable.name].values.reshape(-1, variable.size)
+        means[variable.name] = draws.mean(axis=0).reshape(variable.shape)
+        sds[variable.name] = draws.std(axis=0, ddof=1).reshape(variable.shape)
+    return means, sds
 
 
-def _corner_names(model: HistFactoryModel, idata: Any, bayesian: Any) -> list[str]:
+def _corner_names(model: BinnedModel, idata: Any) -> list[str]:
     """The POI and the scalar nuisance parameters most correlated with it in the posterior."""
-    poi = idata.posterior[model.poi_name].values.ravel()
-    candidates = [name for name in bayesian.var_names
-                  if name != model.poi_name and idata.posterior[name].ndim == 2]
+    poi_name = model.entry(model.poi)[0].name
+    poi = idata.posterior[poi_name].values.ravel()
+    candidates = [v.name for v in model.free_parameters
+                  if v.name != poi_name and v.shape == () and v.name in idata.posterior]
     correlation = {name: abs(np.corrcoef(poi, idata.posterior[name].values.ravel())[0, 1]) for name in candidates}
     ranked = sorted(candidates, key=lambda name: -np.nan_to_num(correlation[name]))
-    return [model.poi_name, *ranked[:CORNER_NUISANCES]]
+    return [poi_name, *ranked[:CORNER_NUISANCES]]

@@ -61,6 +61,12 @@ class _Calculator:
         self.free_bounds = prototype.free_bounds(objective)
         self.free_observed = fit(objective, observed=data, bounds=self.free_bounds, errors=False)
         self.alternative_fit = self.conditional(self.alternative, "observed")
+        # the alternative's fit generates the Asimov data and the toys: also from the model's own
+        # start (from the free fit, a background-only fit can stop in another minimum: on the
+        # ATLAS workspace 67 above in -ln L, with most nuisance parameters at their bounds)
+        from_start = fit(objective, observed=data, fixed={poi: self.alternative}, errors=False)
+        if from_start.nll < self.alternative_fit.nll:
+            self.alternative_fit = self._conditional[("observed", self.alternative)] = from_start
         if self.alternative_fit.nll < self.free_observed.nll - 1e-9:  # the free fit missed the minimum
             self.free_observed = fit(objective, observed=data, bounds=self.free_bounds,
                                      starts=[self.alternative_fit.values, self.free_observed.values], errors=False)
@@ -124,9 +130,9 @@ class AsymptoticCalculator(_Calculator):
 
     def _expected(self, statistic: PoiStatistic, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         direction = statistic.direction(self.alternative)
-        values = [statistic.asymptotic_value(self.alternative + n * sigma * direction, sigma) for n in EXPECTED_SIGMAS]
-        clsb = np.array([statistic.asymptotic_tail(t, statistic.mu, sigma) for t in values])
-        clb = np.array([statistic.asymptotic_tail(t, self.alternative, sigma) for t in values])
+        mu_hats = [self.alternative + n * sigma * direction for n in EXPECTED_SIGMAS]
+        clsb = np.array([statistic.band_tail(mu_hat, statistic.mu, sigma) for mu_hat in mu_hats])
+        clb = np.array([statistic.band_tail(mu_hat, self.alternative, sigma) for mu_hat in mu_hats])
         return clsb, clb, _ratio(clsb, clb)
 
     def hypotest(self, mu: float) -> HypotestResult:

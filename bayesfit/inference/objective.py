@@ -38,13 +38,17 @@ EXPECTED_FLOOR = 1e-100
 
 def objective_for(model: BinnedModel | Objective, kind: str | None = None) -> Objective:
     """The compiled objective of ``model`` for ``kind`` (built once per model and kind; an
-    :class:`Objective` is returned as it is, after checking its kind)."""
+    :class:`Objective` is returned as it is, after checking its kind). Refused, even when
+    compiled earlier, once terms were added to the model's ``pymc_model`` (the objective would
+    not see them)."""
     if isinstance(model, Objective):
         if kind is not None and kind != model.kind:
             raise ModelError(f"this objective is kind={model.kind!r}, not {kind!r}")
+        model.model.check_pymc_unchanged()
         return model
     if not isinstance(model, BinnedModel):
         raise ModelError(f"expected a BinnedModel or an Objective, got {type(model).__name__}")
+    model.check_pymc_unchanged()
     kind = kind or "ml"
     key = f"objective_{kind}"
     if key not in model.cache:
@@ -103,19 +107,23 @@ class Objective:
         return function
 
     def _point(self) -> dict[str, pt.TensorVariable]:
-        """Full tensors of every variable: free entries from ``x``, fixed ones constant."""
-        point = {}
-        for variable in self.model.variables:
-            if variable.name not in self.slices:
-                point[variable.name] = pt.as_tensor_variable(variable.start.astype(float))
-                continue
-            entries = self._x[self.slices[variable.name]]
-            if variable.free.all():
-                point[variable.name] = entries.reshape(variable.shape)
-            else:
-                flat = pt.as_tensor_variable(variable.start.astype(float).ravel())
-                point[variable.name] = pt.set_subtensor(flat[variable.free_index], entries).reshape(variable.shape)
-        return point
+        """Full tensors of every variable: free entries from ``x``, fixed ones constant.
+
+        All variables are cut from one vector of every entry (``x`` set into the constants) by one
+        ``split``, whose gradient is one ``join``: with a hundred variables (a workspace's nuisance
+        parameters) per-variable slices and set-subtensors made the graph several times slower.
+        """
+        variables = self.model.variables
+        if not variables:
+            return {}
+        start = np.concatenate([v.start.astype(float).ravel() for v in variables])
+        offsets = np.cumsum([0] + [v.size for v in variables])
+        positions = [offset + v.free_index for v, offset in zip(variables, offsets[:-1]) if v.name in self.slices]
+        full = pt.as_tensor_variable(start)
+        if positions:
+            full = pt.set_subtensor(full[np.concatenate(positions)], self._x)
+        parts = pt.split(full, [v.size for v in variables], n_splits=len(variables)) if len(variables) > 1 else [full]
+        return {v.name: part.reshape(v.shape) for v, part in zip(variables, parts)}
 
     def _graph(self) -> pt.TensorVariable:
         terms = self.model.log_density(
@@ -233,26 +241,30 @@ class Objective:
             self._hessian_vector = function
         return self._hessian_vector
 
-    def curvature_scale(self) -> np.ndarray:
-        """``sqrt(|H_ii|)`` at the model's start on its data, ``(size,)`` (1 where not usable).
+    def curvature_scale(self, x: np.ndarray | None = None, observed: Any | None = None) -> np.ndarray:
+        """``sqrt(|H_ii|)``, ``(size,)`` (1 where not usable): at the model's start on its data
+        (computed once per objective, deterministic whatever data a fit then uses), or at ``x`` on
+        ``observed`` (computed at each call; a fit that fixes entries far from its start uses it).
 
         Fits work in ``x * scale``: there the problem is well conditioned (a staterror factor
         known to 0.06% and an alpha known to 1 take similar steps) and a projected gradient
-        tolerance means the same for every entry. Computed once per objective (deterministic,
-        whatever data a fit then uses).
+        tolerance means the same for every entry.
         """
+        if x is not None:
+            return self._curvature(self._vector(x), self.data(observed))
         if self._scale is None:
-            start = self.pack(self.model.start_point())
-            diagonal = np.empty(self.size)
-            product = self._hessian_vector_function()
-            data = self.model.data
-            for index in range(self.size):
-                direction = np.zeros(self.size)
-                direction[index] = 1.0
-                diagonal[index] = np.asarray(product(start, data.main, data.aux, direction))[index]
-            usable = np.isfinite(diagonal) & (diagonal > 0)
-            self._scale = np.sqrt(np.where(usable, diagonal, 1.0))
+            self._scale = self._curvature(self.pack(self.model.start_point()), self.model.data)
         return self._scale
+
+    def _curvature(self, x: np.ndarray, data: ObservedData) -> np.ndarray:
+        diagonal = np.empty(self.size)
+        product = self._hessian_vector_function()
+        for index in range(self.size):
+            direction = np.zeros(self.size)
+            direction[index] = 1.0
+            diagonal[index] = np.asarray(product(x, data.main, data.aux, direction))[index]
+        usable = np.isfinite(diagonal) & (diagonal > 0)
+        return np.sqrt(np.where(usable, diagonal, 1.0))
 
 
 def check_entry_value(label: str, value: float, lower: float, upper: float, what: str) -> float:

@@ -22,6 +22,12 @@ the Asimov data of the alternative (Cowan et al. eq. 32), and every statistic is
 ``P(t > t_obs | mu')`` in closed form; this is pyhf's convention (``1 - F(t_obs)``, so that
 ``q = 0`` gives ``p = 1/2`` under the tested value). Toy p-values count ``t >= t_obs``.
 
+The expected band (:meth:`PoiStatistic.band_tail`) of the one-sided statistics (``q0``, ``qmu``,
+``qmu_tilde``) follows pyhf and ROOT: its p-values are normal tails of ``mu_hat`` (the
+``-mu_hat / sigma`` space), not clipped where the statistic is 0 (``mu_hat`` above ``mu`` for
+``q_mu``, below it for ``q_0``), where the clipped tail would give every such entry the p-value of
+``q = 0``. Where the statistic is positive both are the same.
+
 For :func:`~bayesfit.inference.toys.toy_pvalue` of any hypothesis: :class:`LikelihoodRatio`
 (``2 [nll(hypothesis) - nll(best)]``, or against the saturated model when the hypothesis is
 empty) and :class:`MaxLikelihood` (ReMU's ``nll`` of the fit under the hypothesis).
@@ -140,6 +146,12 @@ class PoiStatistic(ABC):
         """``+1`` if the statistic grows as ``mu_hat`` moves from ``mu`` towards the alternative."""
         return 1.0 if alternative > self.mu else -1.0
 
+    def band_tail(self, mu_hat: float, mu_prime: float, sigma: float) -> float:
+        """The p-value under ``mu_prime`` of the expected band's point ``mu_hat`` (see
+        :class:`~bayesfit.inference.calculators.AsymptoticCalculator`): the tail of the
+        statistic's asymptotic distribution at its value there."""
+        return self.asymptotic_tail(self.asymptotic_value(mu_hat, sigma), mu_prime, sigma)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.poi!r}, mu={self.mu:g})"
 
@@ -197,6 +209,9 @@ class QMu(PoiStatistic):
     def asymptotic_tail(self, t: float, mu_prime: float, sigma: float) -> float:
         return _phi((self.mu - sigma * np.sqrt(max(t, 0.0)) - mu_prime) / sigma)
 
+    def band_tail(self, mu_hat: float, mu_prime: float, sigma: float) -> float:
+        return _phi((mu_hat - mu_prime) / sigma)  # unclipped (module docstring)
+
 
 class QMuTilde(PoiStatistic):
     """``q~_mu``: ``t~_mu`` for ``mu_hat <= mu``, else 0 (pyhf's ``qmu_tilde``)."""
@@ -217,6 +232,9 @@ class QMuTilde(PoiStatistic):
     def asymptotic_tail(self, t: float, mu_prime: float, sigma: float) -> float:
         return _phi((_tilde_cut(self.mu, t, sigma) - mu_prime) / sigma)
 
+    def band_tail(self, mu_hat: float, mu_prime: float, sigma: float) -> float:
+        return _phi((mu_hat - mu_prime) / sigma)  # unclipped (module docstring)
+
 
 class Q0(PoiStatistic):
     """``q_0``: ``t_0`` for ``mu_hat >= mu`` (the tested value, normally 0), else 0 (discovery)."""
@@ -232,6 +250,9 @@ class Q0(PoiStatistic):
 
     def asymptotic_tail(self, t: float, mu_prime: float, sigma: float) -> float:
         return _phi(-(self.mu + sigma * np.sqrt(max(t, 0.0)) - mu_prime) / sigma)
+
+    def band_tail(self, mu_hat: float, mu_prime: float, sigma: float) -> float:
+        return _phi(-(mu_hat - mu_prime) / sigma)  # unclipped (module docstring)
 
 
 def _tilde_cut(mu: float, t: float, sigma: float) -> float:
