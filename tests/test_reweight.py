@@ -7,7 +7,6 @@ Poisson ``llh``) in plain numpy on the synthetic-small reference simulation.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytensor

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 
 __all__ = ["format_table", "posterior_summary", "sampling_summary"]
 

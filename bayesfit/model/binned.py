@@ -43,6 +43,7 @@ from bayesfit.likelihood import (
     needs_sumw2,
 )
 from bayesfit.likelihood.constraints import Constraint, GaussianConstraint, PoissonConstraint, ThrowConstraint
+from bayesfit.model.pymc_model import OBSERVED_NAME, SCALES_NAME, build_pymc_model
 from bayesfit.model.building import build_parameters, hyperparameter, make_index, parameter_dims, random_near
 from bayesfit.model.variables import ModelParameter, group_priors
 from bayesfit.predictors.base import Predictor
@@ -65,10 +66,6 @@ SYSTEMATICS: tuple[str, ...] = ("none", "marginalise")
 #: Choices of the ``non_centered`` option.
 NON_CENTERED: tuple[Any, ...] = ("auto", True, False)
 
-#: Name of the observed counts in the PyMC model and in InferenceData.
-OBSERVED_NAME = "counts"
-#: Name of the per-bin scales of the sampled Barlow-Beeston-lite likelihood.
-SCALES_NAME = "mc_scale"
 
 ExtraTerm = Callable[[Mapping[str, Any]], Any]
 
@@ -159,9 +156,11 @@ class BinnedModel:
         parameters and hyperparameters, tensors in natural units) and returns a scalar tensor
         added to ``ln L`` (e.g. an external measurement). Every inference sees them.
     non_centered:
-        ``"auto"`` (default): Normal and LogNormal priors whose arguments are hyperparameters, and
-        Gaussian constraints, are sampled non-centred (``theta = mu + sigma z``); ``True``: also
-        every other Normal and LogNormal prior; ``False``: none.
+        ``"auto"`` (default): Normal and LogNormal priors whose arguments are hyperparameters
+        are sampled through a map between centred and non-centred set per entry by how much the
+        data inform it relative to the sampled scale (see :mod:`bayesfit.model.pymc_model`), and
+        Gaussian constraints non-centred; ``True``: every Normal and LogNormal prior plain
+        non-centred (``theta = mu + sigma z``); ``False``: those priors centred.
     allow_noninteger:
         Accept non-integer counts (Asimov data, some published workspaces).
     """
@@ -603,8 +602,6 @@ class BinnedModel:
         and tests refuse to run on a ``pm.Model`` that someone changed afterwards.
         """
         if self._pymc_model is None:
-            from bayesfit.model.pymc_model import build_pymc_model
-
             self._pymc_model = build_pymc_model(self)
             self._pymc_names = frozenset(self._pymc_model.named_vars)
         return self._pymc_model

@@ -13,11 +13,41 @@ priors are random variables whose density in natural units is exactly
   (a staterror factor of 0.06% and a systematic's alpha alike);
 * entries with a Poisson constraint (prior ``Gamma(a + 1, tau)``) are one vector,
   ``poisson_gammas``, truncated to their bounds;
-* Normal and LogNormal priors whose arguments are hyperparameters (``non_centered="auto"``, or
-  every Normal and LogNormal prior with ``non_centered=True``) are sampled non-centred:
-  ``theta = mu + sigma * z`` (``exp(mu + sigma * z)`` for LogNormal) with ``z`` (``<name>_offset``)
-  standard normal, truncated where the bounds require; this removes the funnel between a
-  hierarchical scale and the variables it governs;
+* Normal and LogNormal priors whose arguments are hyperparameters (``non_centered="auto"``) are
+  sampled through an *adaptive* map, entry by entry: ``theta = a + v * u`` (LogNormal:
+  ``ln theta = a + v * u``) with ``u`` the sampled ``<name>_offset`` and
+
+      ``v = sigma / sqrt(1 + sigma^2 F)``,  ``a = mu + (c - mu) * sigma^2 F / (1 + sigma^2 F)``,
+
+  ``F`` the expected Fisher information of the main bins for that entry given the others (per
+  unit of ``ln theta`` for LogNormal), measured once when the model is built, at the start point,
+  by finite differences of the predictor, and ``c`` the entry's start value. ``a`` and ``v^2`` are
+  the mean and variance of the entry's posterior given ``mu`` and ``sigma`` when its likelihood is
+  the Gaussian of information ``F`` centred at ``c``, so ``u`` keeps about unit width whatever
+  ``sigma``. The rule: where the data dominate the prior (``sigma^2 F >> 1``) the map is centred
+  (``theta = c + u / sqrt(F)``), where the prior dominates (``sigma^2 F << 1``) non-centred
+  (``theta = mu + sigma * u``), and in between partially centred, the weight following the
+  *sampled* ``sigma`` through the posterior. A choice fixed per variable fails on one side: the
+  centred form has a funnel where the scale's posterior reaches down to 0 (weakly informative
+  data), the non-centred one an inverted funnel where it reaches up to the scales at which the
+  data dominate (informative data); a hierarchical scale's posterior often spans both. (This is
+  partial non-centring, Papaspiliopoulos, Roberts and Skoeld 2007, Statist. Sci. 22, 59, with a
+  weight that depends on the sampled scale rather than a fixed one.) ``non_centered=True`` uses
+  ``F = 0`` (``theta = mu + sigma * u``) for every Normal and LogNormal prior, ``False`` none.
+
+  ``u`` has the prior ``Normal((mu - a) / v, sigma / v)`` truncated to ``[(lower - a) / v,
+  (upper - a) / v]`` (normalised with the standardised bounds ``(bound - mu) / sigma``): for given
+  ``mu`` and ``sigma`` the map is a change of variables with Jacobian ``v`` (``v * theta`` for
+  LogNormal), so the prior in natural units is exactly the centred one, and posteriors and
+  evidences do not depend on the map. A bound ``b`` on one side is sampled through
+  ``u = b + softplus(y - b)``: ``u = y`` a few units from the bound, logarithmic near it. The
+  usual ``y = ln(u - b)`` compresses ``y`` by the distance to the bound, about ``1 / sigma`` for
+  a norm ``Normal(1, sigma)`` truncated at 0, and brings the funnel back as ``sigma`` goes to 0
+  (with both bounds finite, PyMC's interval transform is used);
+* a hyperparameter with a HalfNormal prior of scale ``s`` is sampled as ``s * softplus(y)``:
+  logarithmic near 0, where a hierarchical scale's posterior has its long tail, and linear beyond
+  ``s``, where ``ln`` would turn the Gaussian tail into a doubly exponential one in which
+  trajectories diverge;
 * every other prior is a random variable of its variable (``pm.Truncated`` where the bounds cut
   its support, ``pm.Uniform`` or ``pm.Flat`` with an interval transform for flat priors).
 
@@ -35,18 +65,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytensor.tensor as pt
 
-from bayesfit.errors import ModelError
 from bayesfit.likelihood.constraints import GaussianConstraint, PoissonConstraint
-from bayesfit.model.binned import OBSERVED_NAME, SCALES_NAME, BinnedModel
+from bayesfit.model.hierarchical import hyperparameter_variable, information, location_scale_group, start_values
 from bayesfit.model.variables import ModelParameter, PriorGroup, group_priors
 from bayesfit.priors import LOCATION_SCALE, Prior
 
-__all__ = ["GAMMAS_NAME", "OBSERVED_DATA_NAME", "PULLS_NAME", "build_pymc_model", "constraint_group_names"]
+if TYPE_CHECKING:
+    from bayesfit.model.binned import BinnedModel
+
+__all__ = [
+    "GAMMAS_NAME",
+    "OBSERVED_DATA_NAME",
+    "OBSERVED_NAME",
+    "PULLS_NAME",
+    "SCALES_NAME",
+    "build_pymc_model",
+    "constraint_group_names",
+]
+
+#: Name of the main bins' log likelihood in the PyMC model and of the counts in InferenceData.
+OBSERVED_NAME = "counts"
+#: Name of the per-bin scales of the sampled Barlow-Beeston-lite likelihood.
+SCALES_NAME = "mc_scale"
 
 #: Names of the grouped sampling variables of constrained entries.
 PULLS_NAME = "gaussian_pulls"
@@ -58,10 +103,6 @@ OBSERVED_DATA_NAME = "observed_counts"
 #: transform needs finite bounds for every entry; the prior mass beyond is below 1e-300).
 FAR = 40.0
 
-#: Relative step of the finite differences of the predictor that measure the information (see
-#: :func:`_information`); the predictor is linear in most normalisations, and the information
-#: only sets the sampling coordinates, never the density.
-INFORMATION_STEP = 1e-4
 
 
 @dataclass
@@ -87,7 +128,7 @@ def build_pymc_model(model: BinnedModel) -> Any:
     with pm.Model(coords=model.coords) as pymc_model:
         variables: dict[str, Any] = {}
         for hyper in model.hyperparameters:
-            variables[hyper.name] = hyper.prior.create(hyper.name, variables, initval=float(hyper.start))
+            variables[hyper.name] = hyperparameter_variable(hyper, variables)
         pieces = _Pieces()
         _constraint_groups(model, pieces, pymc_model)
         for variable in model.parameters:
@@ -204,35 +245,6 @@ def _parametrisation(model: BinnedModel, prior: Prior) -> str:
     return "adaptive" if prior.hyperparameters else "centred"
 
 
-def _information(model: BinnedModel, variable: ModelParameter, group: PriorGroup) -> np.ndarray:
-    """Expected Fisher information of the main bins for each entry of ``group``, ``(n,)``:
-    ``F_i = sum_k p_k sum_b (d lambda_kb / d theta_i)^2 / lambda_kb`` at the model's start point
-    (``p_k`` the universe weights, bins with ``lambda_kb <= 0`` left out), by central finite
-    differences of the predictor (one-sided at a bound). In the units of the prior's ``mu``:
-    for LogNormal priors per unit of ``ln theta`` (``F * theta^2``)."""
-    point = model.start_point()
-    expected = model.predictor.evaluate(model.predictor_values(point))  # (K, n)
-    weights = model.predictor.variation_weights / np.sum(model.predictor.variation_weights)
-    start = variable.start.astype(float).ravel()
-    information = np.zeros(group.indices.size)
-    for j, (index, lower, upper) in enumerate(zip(group.indices, group.lower, group.upper)):
-        step = INFORMATION_STEP * max(abs(start[index]), 1.0)
-        ends = []
-        for end in (max(start[index] - step, lower), min(start[index] + step, upper)):
-            shifted = start.copy()
-            shifted[index] = end
-            ends.append((end, model.predictor.evaluate(model.predictor_values(
-                {**point, variable.name: shifted.reshape(variable.shape)}))))
-        (low, expected_low), (high, expected_high) = ends
-        derivative = (expected_high - expected_low) / (high - low)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            per_bin = np.where(expected > 0, derivative**2 / expected, 0.0)
-        information[j] = float(weights @ per_bin.sum(axis=1))
-    if group.prior.distribution == "LogNormal":
-        information *= start[group.indices] ** 2
-    return information
-
-
 def _prior_groups(model: BinnedModel, variable: ModelParameter, variables: Mapping[str, Any], pieces: _Pieces) -> None:
     """Random variables for the free, unconstrained entries of ``variable``, grouped by prior
     family and bound pattern."""
@@ -245,10 +257,8 @@ def _prior_groups(model: BinnedModel, variable: ModelParameter, variables: Mappi
         stem = variable.name if whole else f"{variable.name}_free" if len(groups) == 1 else f"{variable.name}_part{k}"
         parametrisation = _parametrisation(model, group.prior)
         if parametrisation != "centred":
-            information = (
-                _information(model, variable, group) if parametrisation == "adaptive" else np.zeros(group.indices.size)
-            )
-            pieces.add(variable.name, group.indices, _non_centred_group(stem, group, variable, variables, information))
+            fisher = information(model, variable, group) if parametrisation == "adaptive" else np.zeros(group.indices.size)
+            pieces.add(variable.name, group.indices, location_scale_group(stem, group, variable, variables, fisher))
         elif whole:
             pieces.own[variable.name] = _centred_group(variable.name, group, variable, variables, own=True)
         else:
@@ -272,10 +282,6 @@ def _split_by_bounds(group: PriorGroup) -> list[PriorGroup]:
     return parts
 
 
-def _start_values(variable: ModelParameter, indices: np.ndarray) -> np.ndarray:
-    return variable.start.ravel()[indices].astype(float)
-
-
 def _centred_group(
     name: str, group: PriorGroup, variable: ModelParameter, variables: Mapping[str, Any], *, own: bool
 ) -> Any:
@@ -285,62 +291,8 @@ def _centred_group(
         lower, upper, start = variable.lower, variable.upper, variable.start.astype(float)
     else:
         shape, dims = (group.indices.size,), None
-        lower, upper, start = group.lower, group.upper, _start_values(variable, group.indices)
+        lower, upper, start = group.lower, group.upper, start_values(variable, group.indices)
     return group.prior.create(name, variables, (lower, upper), dims, shape, initval=start)
-
-
-def _non_centred_group(
-    name: str, group: PriorGroup, variable: ModelParameter, variables: Mapping[str, Any], information: np.ndarray
-) -> Any:
-    """The entries of a Normal or LogNormal group as ``theta = a + v * u`` (LogNormal:
-    ``exp(a + v * u)``) with ``u`` (``<name>_offset``) normal and truncated to the bounds, where
-    ``v = sigma / sqrt(1 + sigma^2 F)``, ``a = mu + (1 - v^2 / sigma^2) (c - mu)``, ``F`` the
-    likelihood's ``information`` ``(n,)`` per entry (in the units of ``mu``; 0: plain non-centred
-    ``theta = mu + sigma * u``) and ``c`` the start values (see the module docstring). Returns the
-    natural values ``(n,)``."""
-    import pymc as pm
-
-    arguments = group.prior.resolved(variables)
-    mu, sigma = pt.as_tensor_variable(arguments["mu"]), pt.as_tensor_variable(arguments["sigma"])
-    log_normal = group.prior.distribution == "LogNormal"
-    lower, upper = group.lower, group.upper
-    start_values = _start_values(variable, group.indices)
-    if log_normal:
-        with np.errstate(divide="ignore"):
-            lower, upper, centre = np.log(np.maximum(lower, 0.0)), np.log(upper), np.log(start_values)
-    else:
-        centre = start_values
-    shape = (group.indices.size,)
-    spread = pt.sqrt(1.0 + sigma**2 * information)  # sigma / v: the prior sd of u
-    scale = sigma / spread  # v
-    location = mu + (centre - mu) * (1.0 - 1.0 / spread**2)  # a
-    mu_start, sigma_start = _numeric(arguments["mu"]), _numeric(arguments["sigma"])
-    initval = (centre - mu_start) / (sigma_start * np.sqrt(1.0 + sigma_start**2 * information))
-    has_lower, has_upper = bool(np.all(np.isfinite(lower))), bool(np.all(np.isfinite(upper)))
-    u_name = f"{name}_offset"
-    u_mean = (mu - location) / scale
-    if not (has_lower or has_upper):
-        u = pm.Normal(u_name, u_mean, spread, shape=shape, initval=initval)
-    else:  # infinite bounds as constants, not graphs of sigma (see priors._bound)
-        u = pm.TruncatedNormal(
-            u_name, u_mean, spread, shape=shape, initval=initval,
-            lower=(lower - location) / scale if has_lower else np.full(shape, -np.inf),
-            upper=(upper - location) / scale if has_upper else np.full(shape, np.inf),
-        )
-    value = location + scale * u
-    return pt.exp(value) if log_normal else value
-
-
-def _numeric(value: Any) -> np.ndarray:
-    """A prior argument as a number: a hyperparameter is taken at its initial value."""
-    if isinstance(value, np.ndarray):
-        return value
-    import pymc as pm
-
-    initval = pm.modelcontext(None).rvs_to_initial_values.get(value)
-    if initval is None or isinstance(initval, str):
-        raise ModelError(f"prior argument {value} has no numeric initial value")
-    return np.asarray(initval, dtype=float)
 
 
 def _assemble(variable: ModelParameter, pieces: _Pieces) -> Any:
