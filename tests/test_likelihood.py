@@ -23,6 +23,7 @@ from bayesfit.likelihood import (
     poisson_logp,
     universe_probabilities,
 )
+from bayesfit.likelihood.poisson import poisson_deviance, saturated_poisson_logp
 
 HESE = REFERENCE / "hese"
 
@@ -78,6 +79,20 @@ def test_poisson_matches_scipy_including_zero_expectation(per_bin):
     np.testing.assert_allclose(result["poisson_grad"], gradient)
     # mu = 0 with data is impossible
     assert per_bin(np.array([1.0]), np.array([0.0]), np.array([0.0]))["poisson"][0] == -np.inf
+
+
+def test_saturated_value_and_deviance_are_the_poisson_maximum_and_distance():
+    """At ``mu = k`` the Poisson log likelihood is at its maximum over ``mu``; the deviance is twice the
+    distance from it (scipy's pmf for integer counts, a numerical maximisation for the Asimov one)."""
+    counts = OBSERVED[OBSERVED == np.round(OBSERVED)]
+    np.testing.assert_allclose(saturated_poisson_logp(counts), stats.poisson.logpmf(counts, counts).sum(), rtol=1e-12)
+    best = optimize.minimize_scalar(lambda mu: -(2.5 * np.log(mu) - mu), bounds=(0.1, 10.0), method="bounded")
+    assert saturated_poisson_logp(np.array([2.5])) == pytest.approx(-best.fun - special.gammaln(3.5), abs=1e-9)
+    expected = EXPECTED[OBSERVED == np.round(OBSERVED)] + 0.1
+    deviance = 2.0 * (stats.poisson.logpmf(counts, counts) - stats.poisson.logpmf(counts, expected)).sum()
+    assert poisson_deviance(counts, expected) == pytest.approx(deviance, rel=1e-12)
+    stacked = poisson_deviance(counts, np.stack([expected, counts]))
+    np.testing.assert_allclose(stacked, [deviance, 0.0], atol=1e-12)
 
 
 def test_seed_hese_negative_log_likelihood(per_bin):

@@ -18,20 +18,20 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
 from bayesfit.errors import InferenceError, ModelError
 from bayesfit.inference.fit import fit
 from bayesfit.inference.objective import Objective, objective_for
 from bayesfit.inference.results import FitResult, TestResult, ToyResult
 from bayesfit.inference.test_statistics import LikelihoodRatio, saturated_nll
+from bayesfit.likelihood.poisson import poisson_deviance
 from bayesfit.model import BinnedModel
 
 __all__ = [
     "DISCREPANCIES",
     "goodness_of_fit",
     "pearson_chi2",
-    "poisson_deviance",
     "posterior_predictive_pvalue",
     "wilks_pvalue",
 ]
@@ -109,11 +109,6 @@ def goodness_of_fit(model: BinnedModel | Objective, *, best_fit: FitResult | Non
 
 
 # ---------------------------------------------------------------------- posterior predictive
-def poisson_deviance(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Saturated Poisson deviance ``2 sum_i [mu_i - k_i + k_i ln(k_i / mu_i)]`` over the last axis."""
-    return 2.0 * np.sum(expected - counts + special.xlogy(counts, counts) - special.xlogy(counts, expected), axis=-1)
-
-
 def pearson_chi2(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Pearson ``sum_i (k_i - mu_i)^2 / mu_i`` over the last axis (bins with ``mu = 0`` skipped)."""
     safe = np.where(expected > 0, expected, 1.0)

@@ -48,6 +48,7 @@ from bayesfit.errors import ModelError
 from bayesfit.inference.fit import fit
 from bayesfit.inference.objective import Objective
 from bayesfit.inference.results import FitResult
+from bayesfit.likelihood.poisson import saturated_poisson_logp
 from bayesfit.model import ObservedData
 
 __all__ = [
@@ -287,9 +288,7 @@ def saturated_nll(objective: Objective, data: ObservedData) -> float:
     For the finite-MC-statistics likelihoods this is the limit of infinite simulation, so the
     statistic is approximate there.
     """
-    counts = np.asarray(data.main, dtype=float)
-    poisson = np.sum(counts - special.xlogy(counts, counts) + special.gammaln(counts + 1.0))
-    return float(poisson - objective.model.saturated_aux_logp(data.aux))
+    return -float(saturated_poisson_logp(data.main) + objective.model.saturated_aux_logp(data.aux))
 
 
 class LikelihoodRatio:

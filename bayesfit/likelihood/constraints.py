@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
-from scipy import special
 
 from bayesfit.errors import ModelError
-from bayesfit.likelihood.poisson import poisson_logp
+from bayesfit.likelihood.poisson import poisson_logp, saturated_poisson_logp
 from bayesfit.likelihood.variations import log_weights
 from bayesfit.priors import Prior
 
@@ -187,8 +186,7 @@ class PoissonConstraint(Constraint):
         return rng.poisson(self.factors * np.maximum(np.asarray(values, dtype=float), 0.0)).astype(float)
 
     def saturated_logpdf(self, aux: np.ndarray) -> float:
-        aux = np.asarray(aux, dtype=float)
-        return float(np.sum(special.xlogy(aux, aux) - aux - special.gammaln(aux + 1.0)))
+        return float(saturated_poisson_logp(aux))
 
     def priors(self) -> list[Prior]:
         return [Prior("Gamma", alpha=float(a) + 1.0, beta=float(t)) for a, t in zip(self.auxdata, self.factors)]

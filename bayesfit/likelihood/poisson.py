@@ -6,7 +6,9 @@ with hand-written analyses. Zero expectation is handled exactly: ``mu = 0, k = 0
 :func:`impossible_bins`). A negative expectation is impossible: ``-inf`` whatever ``k``. Non-integer
 counts (Asimov data, auxiliary measurements) use the same formula, the continuous extension of
 the Poisson probability. This is the package's one Poisson log likelihood: main bins, the Poisson
-constraints of auxiliary counts and the HistFactory reading all use it.
+constraints of auxiliary counts and the HistFactory reading all use it; its maximum over ``mu``
+(:func:`saturated_poisson_logp`) and the deviance from that maximum (:func:`poisson_deviance`),
+the numpy quantities of goodness-of-fit tests, are derived here from the same formula.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 
+from scipy import special
+
 from bayesfit.errors import LikelihoodError
 
-__all__ = ["check_observed", "impossible_bins", "poisson_logp"]
+__all__ = ["check_observed", "impossible_bins", "poisson_deviance", "poisson_logp", "saturated_poisson_logp"]
 
 
 def poisson_logp(observed: Any, expected: Any) -> pt.TensorVariable:
@@ -44,6 +48,23 @@ def poisson_logp(observed: Any, expected: Any) -> pt.TensorVariable:
     safe_expected = pt.switch(empty, 1.0, expected)
     terms = observed * pt.log(safe_expected) - expected - pt.gammaln(observed + 1.0)
     return pt.switch(pt.lt(expected, 0), -np.inf, terms)
+
+
+def saturated_poisson_logp(observed: np.ndarray) -> np.ndarray:
+    """The maximum of :func:`poisson_logp` over ``mu``, reached at ``mu = k``: ``k ln k - k - ln k!``
+    (``0`` for ``k = 0``), summed over the last axis of ``observed``, shape ``(..., n)``."""
+    observed = np.asarray(observed, dtype=float)
+    return np.sum(special.xlogy(observed, observed) - observed - special.gammaln(observed + 1.0), axis=-1)
+
+
+def poisson_deviance(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Saturated Poisson deviance ``2 sum_i [mu_i - k_i + k_i ln(k_i / mu_i)]`` over the last axis:
+    twice the distance of :func:`poisson_logp` from its maximum; shapes broadcast, ``(..., n)``."""
+    observed = np.asarray(observed, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    return 2.0 * np.sum(
+        expected - observed + special.xlogy(observed, observed) - special.xlogy(observed, expected), axis=-1
+    )
 
 
 def check_observed(observed: Any, n_bins: int, *, allow_noninteger: bool = False) -> np.ndarray:
