@@ -1,12 +1,14 @@
 """The ``bayesfit`` command line: runs analysis files (and pyhf workspaces) through the Python API.
 
 The CLI only wires the API: parsing arguments, reporting errors in one line, and handing over to
-:func:`bayesfit.analysis.run.run_analysis`. Heavy imports (PyMC) happen only when a command runs.
+:func:`bayesfit.analysis.run.run_analysis` (analysis files and workspaces alike), then printing
+the summary table on stdout. Heavy imports (PyMC) happen only when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,11 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         type=Path,
         metavar="PATCH.json",
-        help="workspaces only: JSON patch (or patchset) applied to the workspace; repeatable",
+        help="workspaces: JSON patch (or PATCHSET.json:NAME) applied to the workspace; repeatable "
+        "(the same as --set workspace.patches=[...])",
     )
-    run.add_argument("--measurement", metavar="NAME", help="workspaces only: the measurement to use")
+    run.add_argument("--measurement", metavar="NAME",
+                     help="workspaces: the measurement to use (the same as --set workspace.measurement=NAME)")
     run.add_argument("--force", action="store_true", help="overwrite existing result files")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    show = commands.add_parser(
+        "show", help="print the summary table of a finished run",
+        description="Print the table `bayesfit run` printed, from the summary.json of a results folder.",
+    )
+    show.add_argument("results", type=Path, metavar="RESULTS_DIR", help="a results folder (or its summary.json)")
     return parser
 
 
@@ -110,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "run":
             return _run(arguments)
+        if arguments.command == "show":
+            return _show(arguments)
     except BayesfitError as error:
         if arguments.debug:
             raise
@@ -131,15 +143,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    if arguments.analysis.suffix.lower() == ".json":
-        return _run_workspace(arguments)
-    if arguments.patches or arguments.measurement:
-        raise UsageError("--patch and --measurement apply to pyhf JSON workspaces, not analysis files")
+    from bayesfit.analysis.report import format_table
     from bayesfit.analysis.run import RunOptions, run_analysis_file
 
+    overrides = list(arguments.overrides)
+    if arguments.patches:  # JSON quoting keeps PATCHSET.json:NAME one string
+        overrides.append(f"workspace.patches={json.dumps([str(patch) for patch in arguments.patches])}")
+    if arguments.measurement:
+        overrides.append(f"workspace.measurement={json.dumps(arguments.measurement)}")
     options = RunOptions(
         out=arguments.out,
-        overrides=tuple(arguments.overrides),
+        overrides=tuple(overrides),
         sample=not arguments.no_sample,
         draws=arguments.draws,
         tune=arguments.tune,
@@ -149,30 +163,15 @@ def _run(arguments: argparse.Namespace) -> int:
         force=arguments.force,
         progress=not arguments.quiet,
     )
-    run_analysis_file(arguments.analysis, options)
+    result = run_analysis_file(arguments.analysis, options)
+    print(format_table(result.summary))
     return 0
 
 
-def _run_workspace(arguments: argparse.Namespace) -> int:
-    from bayesfit.histfactory.run import run_workspace
+def _show(arguments: argparse.Namespace) -> int:
+    from bayesfit.analysis.report import format_table, read_summary
 
-    if arguments.overrides:
-        raise UsageError("--set applies to analysis files, not pyhf workspaces")
-    sampling = {
-        name: getattr(arguments, name)
-        for name in ("draws", "tune", "chains", "seed", "sampler")
-        if getattr(arguments, name) is not None
-    }
-    run_workspace(
-        arguments.analysis,
-        patches=arguments.patches,
-        measurement=arguments.measurement,
-        out=arguments.out,
-        sample=not arguments.no_sample,
-        force=arguments.force,
-        progress=not arguments.quiet,
-        **sampling,
-    )
+    print(format_table(read_summary(arguments.results)))
     return 0
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "LikelihoodError",
     "ModelError",
     "InferenceError",
+    "LimitNotFoundError",
     "AnalysisFileError",
     "WorkspaceError",
 ]
@@ -47,6 +48,10 @@ class ModelError(BayesfitError, ValueError):
 
 class InferenceError(BayesfitError, RuntimeError):
     """A fit, scan, toy study or sampler run failed in a way the user must know about."""
+
+
+class LimitNotFoundError(InferenceError):
+    """CLs does not fall to ``1 - level`` within the POI's range: the data set no upper limit there."""
 
 
 class AnalysisFileError(BayesfitError, ValueError):

@@ -49,7 +49,11 @@ def test_fit_only_run_writes_summary_and_refuses_to_overwrite(tmp_path, capsys):
     assert list(limit["expected"]) == ["-2sigma", "-1sigma", "median", "+1sigma", "+2sigma"]
     for figure in ("counts_energy.png", "counts_zenith.png", "profile_astro_gamma.png"):
         assert (out / figure).stat().st_size > 1000
-    assert "astro_gamma" in capsys.readouterr().out  # the table on stdout
+    table = capsys.readouterr().out  # the table on stdout
+    assert "astro_gamma" in table and "time: build" in table
+    assert main(["show", str(out)]) == 0 and capsys.readouterr().out == table  # again from the saved files
+    assert set(summary["timing"]) >= {"build", "fit", "profiles", "hypotests", "upper_limit", "figures", "total"}
+    assert summary["provenance"]["overrides"] == arguments[-5::2]
 
     before = (out / "summary.json").read_bytes()
     assert main(arguments) == 2
@@ -82,3 +86,30 @@ def test_curvature_test_reports_wilks_and_toy_pvalues(tmp_path):
     assert test["hypothesis"] == {"astro_beta": 0.0} and test["dof"] == 1
     assert test["p_value_wilks"] == pytest.approx(stats.chi2.sf(test["statistic"], 1), rel=1e-12)
     assert test["toys"] == 6 and 0.0 <= test["p_value_toys"] <= 1.0
+
+
+def test_show_refuses_a_summary_that_does_not_follow_the_schema(tmp_path, capsys):
+    """``summary.schema.json`` is checked: a missing section and a wrong type are named."""
+    from bayesfit.analysis.report import summary_schema, validate_summary
+    from bayesfit.errors import BayesfitError
+
+    assert summary_schema()["required"] == ["analysis", "model", "data", "fit", "provenance", "timing"]
+    (tmp_path / "summary.json").write_text(json.dumps({"analysis": "x", "fit": {}}))
+    assert main(["show", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert "schema" in error and "'model' is a required property" in error and error.count("\n") == 1
+    valid = {
+        "analysis": "x",
+        "model": {"kind": "K", "bins": 3, "entries": 1, "poi": None, "likelihood": "poisson", "constrained": []},
+        "data": {"events": 5, "likelihood": "poisson"},
+        "fit": {"kind": "ml", "parameters": {"mu": {"value": 1.0, "error": None}}, "neg_log_likelihood": 2.0,
+                "converged": True, "edm": 1e-9, "minima_agree": True, "starts": 1},
+        "provenance": {"versions": {"python": "3", "bayesfit": "0"}, "analysis_file": None, "overrides": [],
+                       "resolved_analysis": None, "seed": 0, "inputs": {}},
+        "timing": {"fit": 0.5, "total": 1.0},
+    }
+    validate_summary(valid)
+    with pytest.raises(BayesfitError, match="at timing.total"):
+        validate_summary({**valid, "timing": {"total": "slow"}})
+    with pytest.raises(BayesfitError, match="at fit.converged"):
+        validate_summary({**valid, "fit": {**valid["fit"], "converged": "yes"}})

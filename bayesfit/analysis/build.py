@@ -36,7 +36,7 @@ from bayesfit.binning import (
     RegularAxis,
     VariableAxis,
 )
-from bayesfit.errors import AnalysisFileError, BayesfitError
+from bayesfit.errors import AnalysisFileError, BayesfitError, InferenceError
 from bayesfit.events import Events, load_events
 from bayesfit.predictors import (
     BrokenPowerLaw,
@@ -58,6 +58,7 @@ __all__ = [
     "ReweightedMCAnalysis",
     "build_binning",
     "build_spectrum",
+    "located",
 ]
 
 
@@ -77,11 +78,12 @@ EVENT_GENERATORS: dict[str, dict[str, Callable[..., Mapping[str, np.ndarray]]]] 
 
 
 @contextmanager
-def _located(spec: AnalysisSpec, *path: Hashable) -> Iterator[None]:
-    """Re-raise bayesfit errors from building a part of the analysis with its file location."""
+def located(spec: AnalysisSpec, *path: Hashable) -> Iterator[None]:
+    """Re-raise bayesfit errors from building a part of the analysis with its file location
+    (not the failures of an inference, e.g. a limit the data do not set: they are about the data)."""
     try:
         yield
-    except AnalysisFileError:
+    except (AnalysisFileError, InferenceError):
         raise
     except BayesfitError as error:
         raise AnalysisFileError(f"{spec.where(*path)}: {error}") from error
@@ -158,7 +160,12 @@ class Analysis(ABC):
         if cls is Analysis:  # the kind of analysis the file describes
             if spec is None:
                 raise TypeError("Analysis(spec) needs the analysis spec")
-            cls = CrossSectionAnalysis if spec.cross_section is not None else ReweightedMCAnalysis
+            if spec.workspace is not None:
+                from bayesfit.analysis.workspace import WorkspaceAnalysis
+
+                cls = WorkspaceAnalysis
+            else:
+                cls = CrossSectionAnalysis if spec.cross_section is not None else ReweightedMCAnalysis
         return super().__new__(cls)
 
     @classmethod
@@ -186,6 +193,32 @@ class Analysis(ABC):
     def input_figures(self) -> dict[str, Any]:
         """Figures of the inputs (e.g. flux throws), ``{file stem: figure}``; none by default."""
         return {}
+
+    #: File stems of :meth:`input_figures`, known before they are drawn.
+    input_figure_names: tuple[str, ...] = ()
+
+    def figure_names(self, sampled: bool) -> list[str]:
+        """The files :meth:`figures` writes (known before the run, so that none is overwritten)."""
+        names = [f"{name}.png" for name in self.input_figure_names]
+        if isinstance(self.binning, RectilinearBinning):
+            names += [f"counts_{axis.variable}.png" for axis in self.binning.axes if not isinstance(axis, CategoryAxis)]
+        return names
+
+    def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
+        """The model's figures ``{file name: figure}``: the inputs, and on a rectilinear binning the
+        counts projected on each continuous axis with the fitted components and, when sampled, the
+        posterior-predictive band."""
+        from bayesfit.analysis.figures import CountsToPlot, projection_figures
+
+        figures = {f"{name}.png": figure for name, figure in self.input_figures().items()}
+        if isinstance(self.binning, RectilinearBinning):
+            predictive = None
+            if idata is not None and "posterior_predictive" in idata.groups():
+                draws = idata.posterior_predictive["counts"].values
+                predictive = draws.reshape(-1, draws.shape[-1])
+            counts = CountsToPlot(self.observed, self.component_expected(best_fit.values), predictive)
+            figures.update({f"{name}.png": figure for name, figure in projection_figures(self.binning, counts).items()})
+        return figures
 
     # ------------------------------------------------------------------ building
     def _checked_parameters(self, predictor: Predictor) -> Predictor:
@@ -221,7 +254,7 @@ class Analysis(ABC):
         from bayesfit.model import BinnedModel
 
         free = [p for p in self.spec.parameters.values() if not p.fixed]
-        with _located(self.spec, "parameters"):
+        with located(self.spec, "parameters"):
             return BinnedModel(
                 self.predictor,
                 self.observed,
@@ -238,7 +271,7 @@ class Analysis(ABC):
         """The model with the parameters of ``hypothesis`` fixed at its values (``{}``: the full model)."""
         if not hypothesis:
             return self.model
-        with _located(self.spec, "inference"):
+        with located(self.spec, "inference"):
             return self.model.fixed_at(hypothesis)
 
     @property
@@ -303,14 +336,14 @@ class Analysis(ABC):
         """Hypothesis test of the POI at ``poi_value`` (options of :func:`bayesfit.inference.hypotest`)."""
         from bayesfit.inference.hypotest import hypotest
 
-        with _located(self.spec, "poi"):
+        with located(self.spec, "poi"):
             return hypotest(self.objective, poi_value, **options)
 
     def upper_limit(self, **options: Any) -> Any:
         """Upper limit on the POI (options of :func:`bayesfit.inference.upper_limit`)."""
         from bayesfit.inference.hypotest import upper_limit
 
-        with _located(self.spec, "poi"):
+        with located(self.spec, "poi"):
             return upper_limit(self.model, **options)
 
     def sample(self, **options: Any) -> Any:
@@ -321,7 +354,7 @@ class Analysis(ABC):
 
     def __repr__(self) -> str:
         return (
-            f"<{type(self).__name__} {self.name!r}: {self.binning.size} bins, {int(self.observed.sum())} observed "
+            f"<{type(self).__name__} {self.name!r}: {self.predictor.n_out} bins, {int(self.observed.sum())} observed "
             f"events, parameters {list(self.predictor.parameter_names)}>"
         )
 
@@ -340,23 +373,23 @@ class ReweightedMCAnalysis(Analysis):
     def __init__(self, spec: AnalysisSpec) -> None:
         self.spec = spec
         self.constraints = []
-        with _located(spec, "binning"):
+        with located(spec, "binning"):
             self.binning = (
                 Binning.from_yaml(spec.binning["path"]) if "path" in spec.binning else build_binning(spec.binning)
             )
         self.data = self._events(spec.data, "data")
         self.simulation = self._events(spec.simulation, "simulation")
-        with _located(spec, "data"):
+        with located(spec, "data"):
             self.data_histogram: Histogram = self.binning.fill(self.data)
         if self.data.n_events and self.data_histogram.n_outside == self.data.n_events:
             raise AnalysisFileError(
                 f"{spec.where('data')}: all {self.data.n_events} data events fall outside the binning over "
                 f"{list(self.binning.variables)} (wrong units or variables?)"
             )
-        with _located(spec, "simulation"):
+        with located(spec, "simulation"):
             self._simulation_index = self.binning.bin_index(self.simulation)
         self._components = self._weighted_components()
-        with _located(spec, "components"):
+        with located(spec, "components"):
             predictor = ReweightedMCPredictor(
                 self.simulation, self._simulation_index, self.binning.size, components=list(self._components.values()),
                 name=self.name,
@@ -382,13 +415,13 @@ class ReweightedMCAnalysis(Analysis):
                     f"{self.spec.where(role, 'generator')}: unknown generator {source.generator!r}; "
                     f"available: {sorted(generators)}"
                 )
-            with _located(self.spec, role, "options"):
+            with located(self.spec, role, "options"):
                 try:
                     columns = generators[source.generator](**source.options)
                 except TypeError as error:  # an unknown option
                     raise AnalysisFileError(f"{self.spec.where(role, 'options')}: {error}") from None
                 return load_events(columns)
-        with _located(self.spec, role, "path"):
+        with located(self.spec, role, "path"):
             return load_events(source.path, rename=source.rename or None)
 
     def _weighted_components(self) -> dict[str, Component]:
@@ -399,7 +432,7 @@ class ReweightedMCAnalysis(Analysis):
                     f"{self.spec.where('components', name)}: a component of reweighted simulation needs a "
                     "weight column (template components belong to cross_section analyses)"
                 )
-            with _located(self.spec, "components", name):
+            with located(self.spec, "components", name):
                 spectrum = build_spectrum(settings["spectrum"]) if "spectrum" in settings else None
                 components[name] = Component(settings["weight"], norm=settings.get("scale"), spectrum=spectrum)
         return components
@@ -447,12 +480,12 @@ class CrossSectionAnalysis(Analysis):
         settings = dict(spec.cross_section or {})
         self.flux_treatment = settings.pop("flux", "universes")
         source = settings.pop("source")
-        with _located(spec, "cross_section"):
+        with located(spec, "cross_section"):
             self.inputs = xsec.load_inputs(source, **settings)
             self.chain = xsec.build_chain(self.inputs)
         self.binning = self.inputs.reco_binning
         templates = self._templates()
-        with _located(spec, "components"):
+        with located(spec, "components"):
             vector, constraints = xsec.template_predictor(
                 self.inputs, self.chain, templates=list(templates.values()), flux=self.flux_treatment
             )
@@ -508,6 +541,8 @@ class CrossSectionAnalysis(Analysis):
             alone = {**point, **{other: 0.0 for other in scales.values() if other != scale}}
             expected[name] = weights @ self._unfixed_predictor.evaluate(alone)
         return expected
+
+    input_figure_names = ("flux", "cross_sections")
 
     def input_figures(self) -> dict[str, Any]:
         from bayesfit.workflows.xsec_figures import cross_section_figure, flux_figure

@@ -1,14 +1,20 @@
-"""Result summaries: the ``summary.json`` content and the table printed on stdout.
+"""Result summaries: the ``summary.json`` content, its JSON Schema, and the table printed on stdout.
 
-``summary.json`` has this shape (more keys are allowed)::
+``summary.json`` follows the JSON Schema shipped with the package
+(``bayesfit/schemas/summary.schema.json``, :func:`summary_schema`), the same for every kind of
+model (reweighted simulation, cross-section templates, pyhf workspaces)::
 
     {"analysis": name,
-     "fit": FitResult.to_dict(): {"parameters": {p: {"value": x, "error": e}}, "neg_log_likelihood": v,
-                                  "converged": bool, "edm": ..., "minima_agree": bool, ...},
+     "model": {"kind", "bins", "entries", "poi", "likelihood", "constrained": [labels]},
+     "data": {"events", "likelihood", ...what the data are for this kind of model},
+     "fit": FitResult.to_dict(): {"parameters": {label: {"value", "error"}}, "neg_log_likelihood",
+                                  "converged", "edm", "minima_agree", "starts", ...},
      "profiles", "tests", "hypotests" (HypotestResult.to_dict() by name), "upper_limit"
      (UpperLimitResult.to_dict()), "bayes_factors",
-     "posterior": {p: {"mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk"}},
-     "sampling": {"chains", "draws", "divergences", "seconds"}, "upper_limit_credible"}
+     "posterior": {label: {"mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk"}},
+     "sampling": {"chains", "draws", "divergences", "seconds", "sampler"}, "upper_limit_credible",
+     "provenance": {"versions", "analysis_file", "overrides", "resolved_analysis", "seed", "inputs"},
+     "timing": {phase: seconds, "total": seconds}}
 
 ``fit`` is the maximum-likelihood fit (no priors, only bounds; ``-ln L`` includes ``ln k!``);
 ``posterior`` and ``sampling`` are absent when no posterior was sampled. Vector parameters appear
@@ -17,11 +23,18 @@ entry by entry with labels such as ``weights[2]``. Numbers that are not finite a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 
-__all__ = ["format_table", "posterior_summary", "sampling_summary"]
+from bayesfit.errors import BayesfitError
+
+__all__ = ["format_table", "posterior_summary", "read_summary", "sampling_summary", "summary_schema", "validate_summary"]
 
 POSTERIOR_COLUMNS = ("mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk")
 
@@ -50,6 +63,42 @@ def sampling_summary(idata: Any, seconds: float) -> dict[str, Any]:
     }
 
 
+@cache
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema of ``summary.json``."""
+    return json.loads(resources.files("bayesfit").joinpath("schemas", "summary.schema.json").read_text())
+
+
+def validate_summary(summary: Mapping[str, Any]) -> None:
+    """Check a summary (as written, strict JSON) against :func:`summary_schema`.
+
+    Raises
+    ------
+    BayesfitError
+        Naming the first key that does not follow the schema.
+    """
+    from bayesfit.output import strict_json
+
+    validator = jsonschema.Draft202012Validator(summary_schema())
+    error = next(iter(sorted(validator.iter_errors(strict_json(summary)), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = ".".join(map(str, error.absolute_path)) or "the summary"
+        raise BayesfitError(f"summary.json does not follow its schema at {where}: {error.message}")
+
+
+def read_summary(folder: str | Path) -> dict[str, Any]:
+    """The ``summary.json`` of a results folder, checked against the schema."""
+    path = Path(folder) / "summary.json" if Path(folder).is_dir() else Path(folder)
+    try:
+        summary = json.loads(path.read_text())
+    except OSError as error:
+        raise BayesfitError(f"{path}: cannot read the run's summary: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise BayesfitError(f"{path}: not valid JSON (line {error.lineno}): {error.msg}") from None
+    validate_summary(summary)
+    return summary
+
+
 def _number(value: float | None) -> float:
     """A summary number for printing (``None``, JSON's NaN, prints as ``nan``)."""
     return float("nan") if value is None else float(value)
@@ -59,7 +108,8 @@ def format_table(summary: Mapping[str, Any]) -> str:
     """A short human-readable table of the fit and, if present, the posterior."""
     fit = summary["fit"]
     posterior = summary.get("posterior", {})
-    names = list(fit["parameters"])
+    constrained = set(summary.get("model", {}).get("constrained", []))
+    names = [name for name in fit["parameters"] if name not in constrained]
     width = max(len("parameter"), *(len(n) for n in names))
     header = f"{'parameter':<{width}}  {'ML value':>12} {'ML error':>10}"
     if posterior:
@@ -73,6 +123,9 @@ def format_table(summary: Mapping[str, Any]) -> str:
             interval = f"[{p['hdi_3%']:.4g}, {p['hdi_97%']:.4g}]"
             line += f"  {p['mean']:>11.5g} {p['sd']:>9.3g} {interval:>21} {p['r_hat']:>6.3f} {p['ess_bulk']:>6.0f}"
         lines.append(line)
+    hidden = len(fit["parameters"]) - len(names)
+    if hidden:
+        lines.append(f"{hidden} constrained nuisance parameter entries not shown (see summary.json)")
     status = "converged" if fit["converged"] else "NOT converged"
     lines.append(f"-ln L at the maximum = {_number(fit['neg_log_likelihood']):.5f} ({status})")
     if "upper_limit" in summary:
@@ -88,9 +141,20 @@ def format_table(summary: Mapping[str, Any]) -> str:
             f"hypotest {name} ({test['test_statistic']}, {test['poi']} = {_number(test['poi_value']):g}): "
             f"p = {_number(test['p_value']):.4g}, {_number(test['significance']):.2f} sigma"
         )
+    if "upper_limit_credible" in summary:
+        limit = summary["upper_limit_credible"]
+        lines.append(f"{round(100 * limit['level'])}% credible upper limit on {limit['poi']}: {_number(limit['observed']):.4g}")
     if "sampling" in summary:
         s = summary["sampling"]
         lines.append(
             f"NUTS: {s['chains']} chains x {s['draws']} draws, {s['divergences']} divergences, {s['seconds']:.1f} s"
         )
+        if hidden:
+            rhat = [entry["r_hat"] for entry in posterior.values() if entry["r_hat"] is not None]
+            ess = [entry["ess_bulk"] for entry in posterior.values() if entry["ess_bulk"] is not None]
+            if rhat and ess:
+                lines.append(f"all entries: largest r-hat {max(rhat):.4f}, smallest bulk ESS {min(ess):.0f}")
+    if "timing" in summary:
+        phases = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in summary["timing"].items() if phase != "total")
+        lines.append(f"time: {phases}; total {summary['timing']['total']:.1f} s")
     return "\n".join(lines)

@@ -10,19 +10,23 @@ analysis (flux throws, cross sections). Existing files are never overwritten wit
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from bayesfit.analysis.report import format_table, posterior_summary, sampling_summary
+from bayesfit.analysis.provenance import provenance
+from bayesfit.analysis.report import posterior_summary, sampling_summary, validate_summary
 from bayesfit.analysis.spec import AnalysisSpec, InferenceSettings, read_analysis
-from bayesfit.output import ResultFolder, progress_reporter
+from bayesfit.errors import LimitNotFoundError
+from bayesfit.output import ResultFolder, progress_reporter, strict_json
 
-__all__ = ["RunOptions", "RunResult", "run_analysis", "run_analysis_file"]
+__all__ = ["CORNER_ENTRIES", "PhaseTimer", "RunOptions", "RunResult", "corner_names", "run_analysis", "run_analysis_file"]
 
 
 @dataclass(frozen=True)
@@ -55,31 +59,34 @@ def run_analysis_file(path: str | Path, options: RunOptions = RunOptions()) -> R
 
 
 def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunResult:
-    """Build the analysis, fit it, sample its posterior, scan profiles, write summary and figures."""
+    """Build the analysis, fit it, run the file's profiles, tests, limits and Bayes factors, sample
+    its posterior, and write ``summary.json``, ``posterior.nc`` and the figures."""
     from bayesfit.analysis.build import Analysis
 
     settings = _settings(spec.inference, options)
-    folder = ResultFolder(options.out or Path("results") / spec.name, force=options.force)
-    folder.claim(_planned_files(spec, settings, options.sample))
     say = progress_reporter(options.progress)
+    timing = PhaseTimer(say)
 
-    start = time.perf_counter()
-    analysis = Analysis(spec)
-    say(f"built {analysis!r} in {time.perf_counter() - start:.1f} s")
-    start = time.perf_counter()
-    best_fit = analysis.fit()
-    say(f"maximum-likelihood fit in {time.perf_counter() - start:.1f} s")
-    summary: dict[str, Any] = {"analysis": spec.name, "fit": best_fit.to_dict()}
-    summary["data"] = analysis.data_summary()
-    if spec.poi is not None:
-        summary["poi"] = {"name": analysis.model.poi}
+    with timing("build"):
+        analysis = Analysis(spec)
+    say(f"built {analysis!r}")
+    folder = ResultFolder(options.out or Path("results") / spec.name, force=options.force)
+    folder.claim(_planned_files(analysis, settings, options.sample))
+    with timing("fit"):
+        best_fit = analysis.fit()
+    summary: dict[str, Any] = {
+        "analysis": spec.name,
+        "model": _model_summary(analysis),
+        "data": analysis.data_summary(),
+        "fit": best_fit.to_dict(),
+    }
 
     scans = {}
     for parameter, grid in settings.profile.items():
-        start = time.perf_counter()
-        values = np.linspace(grid["start"], grid["stop"], int(grid.get("points", 21)))
-        fixed = dict(grid.get("fixed", {}))
-        scans[parameter] = analysis.profile(parameter, values, best_fit=None if fixed else best_fit, fixed=fixed)
+        with timing("profiles"):
+            values = np.linspace(grid["start"], grid["stop"], int(grid.get("points", 21)))
+            fixed = dict(grid.get("fixed", {}))
+            scans[parameter] = analysis.profile(parameter, values, best_fit=None if fixed else best_fit, fixed=fixed)
         lower, upper = scans[parameter].interval()
         summary.setdefault("profiles", {})[parameter] = {
             "values": values.tolist(),
@@ -88,16 +95,16 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
             "p_value_wilks": scans[parameter].p_values().tolist(),
             "interval_68": [lower, upper],
         }
-        say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}] in {time.perf_counter() - start:.1f} s")
+        say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}]")
 
     for test_name, test in settings.tests.items():
-        start = time.perf_counter()
         n_toys = int(test.get("toys", settings.toys.get("count", 0)))
         statistic = test.get("statistic", "likelihood_ratio")
-        outcome = analysis.hypothesis_test(
-            test["hypothesis"], n_toys=n_toys, workers=settings.toys.get("workers"), seed=settings.seed,
-            best_fit=best_fit, statistic=statistic,
-        )
+        with timing("tests"):
+            outcome = analysis.hypothesis_test(
+                test["hypothesis"], n_toys=n_toys, workers=settings.toys.get("workers"), seed=settings.seed,
+                best_fit=best_fit, statistic=statistic,
+            )
         entry = {
             "hypothesis": dict(test["hypothesis"]),
             "statistic": float(outcome.wilks.statistic),
@@ -116,89 +123,132 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
             )
         summary.setdefault("tests", {})[test_name] = entry
         toys_text = "" if outcome.toys is None else f", toys {outcome.toys.p_value:.3g} +- {outcome.toys.p_value_error:.2g}"
-        say(
-            f"test {test_name}: TS = {entry['statistic']:.3f}, p (Wilks) = {entry['p_value_wilks']:.3g}"
-            f"{toys_text} in {time.perf_counter() - start:.1f} s"
-        )
+        say(f"test {test_name}: TS = {entry['statistic']:.3f}, p (Wilks) = {entry['p_value_wilks']:.3g}{toys_text}")
 
     for factor_name, hypotheses in settings.bayes_factors.items():
-        start = time.perf_counter()
-        factor = analysis.bayes_factor(
-            hypotheses["numerator"], hypotheses["denominator"], draws=int(hypotheses.get("draws", 1000)),
-            chains=int(hypotheses.get("chains", 2)), seed=settings.seed,
-        )
+        with timing("bayes_factors"):
+            factor = analysis.bayes_factor(
+                hypotheses["numerator"], hypotheses["denominator"], draws=int(hypotheses.get("draws", 1000)),
+                chains=int(hypotheses.get("chains", 2)), seed=settings.seed,
+            )
         summary.setdefault("bayes_factors", {})[factor_name] = {
             "numerator": dict(hypotheses["numerator"]),
             "denominator": dict(hypotheses["denominator"]),
             **factor.to_dict(),
         }
-        say(
-            f"Bayes factor {factor_name}: ln BF = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f} "
-            f"in {time.perf_counter() - start:.1f} s"
-        )
+        say(f"Bayes factor {factor_name}: ln BF = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f}")
 
     for test_name, test in settings.hypotests.items():
-        start = time.perf_counter()
-        result = analysis.hypotest(
-            float(test["poi_value"]), poi=test.get("poi"), test_statistic=test.get("test_statistic", "qmu_tilde"),
-            calculator=test.get("calculator", "asymptotic"), n_toys=int(test.get("toys", 1000)),
-            seed=settings.seed, n_workers=settings.toys.get("workers"),
-        )
+        with timing("hypotests"):
+            result = analysis.hypotest(
+                float(test["poi_value"]), poi=test.get("poi"), test_statistic=test.get("test_statistic", "qmu_tilde"),
+                calculator=test.get("calculator", "asymptotic"), n_toys=int(test.get("toys", 1000)),
+                seed=settings.seed, n_workers=settings.toys.get("workers"),
+            )
         summary.setdefault("hypotests", {})[test_name] = result.to_dict()
         say(
             f"hypotest {test_name} ({result.test_statistic}, {result.poi} = {result.poi_value:g}): "
-            f"CLs = {result.cls:.4g}, p = {result.p_value:.4g} ({result.significance:.2f} sigma) "
-            f"in {time.perf_counter() - start:.1f} s"
+            f"CLs = {result.cls:.4g}, p = {result.p_value:.4g} ({result.significance:.2f} sigma)"
         )
 
     limit_settings = dict(settings.upper_limit or {})
     if limit_settings:
-        start = time.perf_counter()
         scan = limit_settings.get("scan")
-        limit = analysis.upper_limit(
-            poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
-            test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
-            calculator=limit_settings.get("calculator", "asymptotic"),
-            scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
-            n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed, n_workers=settings.toys.get("workers"),
-        )
-        summary["upper_limit"] = limit.to_dict()
-        say(
-            f"{round(100 * limit.level)}% CLs upper limit on {limit.poi}: {limit.observed:.4g} "
-            f"(expected {limit.expected[2]:.4g}) in {time.perf_counter() - start:.1f} s"
-        )
+        try:
+            with timing("upper_limit"):
+                limit = analysis.upper_limit(
+                    poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
+                    test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
+                    calculator=limit_settings.get("calculator", "asymptotic"),
+                    scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
+                    n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed,
+                    n_workers=settings.toys.get("workers"),
+                )
+        except LimitNotFoundError as error:  # e.g. CLs never falls to 5% within the POI's bounds
+            say(f"no CLs upper limit: {error}")
+        else:
+            summary["upper_limit"] = limit.to_dict()
+            say(
+                f"{round(100 * limit.level)}% CLs upper limit on {limit.poi}: {limit.observed:.4g} "
+                f"(expected {limit.expected[2]:.4g})"
+            )
 
     idata = None
     if options.sample:
         say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {settings.sampler}")
-        start = time.perf_counter()
-        idata = analysis.sample(
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            seed=settings.seed,
-            sampler=settings.sampler,
-            target_accept=settings.target_accept,
-            predictive=True,
-            progressbar=options.progress,
-        )
-        seconds = time.perf_counter() - start
+        with timing("sampling"):
+            idata = analysis.sample(
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                seed=settings.seed,
+                sampler=settings.sampler,
+                target_accept=settings.target_accept,
+                predictive=True,
+                progressbar=options.progress,
+            )
         names = [p.name for p in analysis.model.free_parameters]
         summary["posterior"] = posterior_summary(idata, names)
-        summary["sampling"] = sampling_summary(idata, seconds)
+        summary["sampling"] = {**sampling_summary(idata, timing.seconds["sampling"]), "sampler": settings.sampler}
         if limit_settings.get("credible"):
             credible = analysis.upper_limit(method="credible", poi=limit_settings.get("poi"),
                                             level=float(limit_settings.get("level", 0.95)), idata=idata)
             summary["upper_limit_credible"] = credible.to_dict()
             say(f"{round(100 * credible.level)}% credible upper limit on {credible.poi}: {credible.observed:.4g}")
 
-    files = [folder.write_json("summary.json", summary)]
+    summary["provenance"] = provenance(spec, options.overrides, settings.seed)
+    files = []
     if idata is not None:
+        idata.posterior.attrs["bayesfit_provenance"] = json.dumps(strict_json(summary["provenance"]))
         files.append(folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
-    files += _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
-    print(format_table(summary))
+    with timing("figures"):
+        files += _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
+    summary["timing"] = timing.summary()
+    summary = strict_json(summary)
+    validate_summary(summary)
+    files.insert(0, folder.write_json("summary.json", summary))
     say(f"results in {folder.path}/")
     return RunResult(summary, folder.path, files)
+
+
+class PhaseTimer:
+    """Wall time per phase of a run (``with timer("fit"): ...``; repeated phases add up)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + elapsed
+            self.say(f"{phase}: {elapsed:.1f} s")
+
+    def summary(self) -> dict[str, float]:
+        """Seconds per phase and the ``total`` since the timer started, rounded to 10 ms."""
+        return {**{k: round(v, 2) for k, v in self.seconds.items()}, "total": round(time.perf_counter() - self._start, 2)}
+
+
+def _model_summary(analysis: Any) -> dict[str, Any]:
+    """The ``model`` section: kind, size, POI and which entries are constrained nuisances."""
+    model = analysis.model
+    constrained = [
+        label for variable in model.free_parameters
+        for label, is_constrained in zip(variable.labels, np.ravel(variable.constrained)) if is_constrained
+    ]
+    return {
+        "kind": type(analysis).__name__,
+        "bins": int(model.predictor.n_out),
+        "entries": int(sum(v.size for v in model.free_parameters)),
+        "poi": model.poi,
+        "likelihood": analysis.spec.likelihood,
+        "constrained": constrained,
+    }
 
 
 def _settings(settings: InferenceSettings, options: RunOptions) -> InferenceSettings:
@@ -210,18 +260,11 @@ def _settings(settings: InferenceSettings, options: RunOptions) -> InferenceSett
     return dataclasses.replace(settings, **chosen)
 
 
-#: Figures of every cross-section analysis: reco counts, flux throws, cross-section templates.
-CROSS_SECTION_FIGURES = ("counts_reco_x.png", "flux.png", "cross_sections.png")
-
-
-def _planned_files(spec: AnalysisSpec, settings: InferenceSettings, sample: bool) -> list[str]:
+def _planned_files(analysis: Any, settings: InferenceSettings, sample: bool) -> list[str]:
     names = ["summary.json"] + [_profile_file(parameter) for parameter in settings.profile]
     if settings.profile:
         names.append("pvalue_scans.png")
-    if spec.cross_section is not None:
-        names += CROSS_SECTION_FIGURES
-    elif "path" not in spec.binning:  # one counts figure per continuous axis of an inline binning
-        names += [f"counts_{variable}.png" for variable, axis in spec.binning.items() if "categories" not in axis]
+    names += analysis.figure_names(sample)
     if sample:
         names += ["posterior.nc", "corner.png", "traces.png"]
     return names
@@ -250,19 +293,9 @@ def _write_figures(
 
     matplotlib.use("Agg")
 
-    from bayesfit.analysis.figures import CountsToPlot, projection_figures
-    from bayesfit.binning import RectilinearBinning
     from bayesfit.plots import plot_corner, plot_profile, plot_pvalue_scan, plot_traces
 
-    files = [folder.write_figure(f"{name}.png", figure) for name, figure in analysis.input_figures().items()]
-    if isinstance(analysis.binning, RectilinearBinning):
-        predictive = None
-        if idata is not None and "posterior_predictive" in idata.groups():
-            draws = idata.posterior_predictive["counts"].values
-            predictive = draws.reshape(-1, draws.shape[-1])
-        counts = CountsToPlot(analysis.observed, analysis.component_expected(best_fit.values), predictive)
-        for name, figure in projection_figures(analysis.binning, counts).items():
-            files.append(folder.write_figure(f"{name}.png", figure))
+    files = [folder.write_figure(name, figure) for name, figure in analysis.figures(best_fit, idata).items()]
     for parameter, scan in scans.items():
         best = scan.best_fit.value(scan.parameter)
         ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best)
@@ -276,9 +309,31 @@ def _write_figures(
         )
         files.append(folder.write_figure("pvalue_scans.png", ax.figure))
     if idata is not None:
-        names = [p.name for p in analysis.model.free_parameters]
-        corner = plot_corner(idata, names)
+        names = corner_names(analysis.model, idata)
+        many = sum(idata.posterior[name].size // (idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"])
+                   for name in names) > CORNER_ENTRIES
+        corner = plot_corner(idata, names, **({"kind": "scatter", "marginals": True} if many else {}))
         files.append(folder.write_figure("corner.png", np.ravel(corner)[0].figure))
         traces = plot_traces(idata, names)
         files.append(folder.write_figure("traces.png", np.ravel(traces)[0].figure))
     return files
+
+
+#: Largest number of parameter entries in the corner plot and the traces.
+CORNER_ENTRIES = 5
+
+
+def corner_names(model: Any, idata: Any) -> list[str]:
+    """The variables of the corner plot and the traces: every free variable that no auxiliary
+    measurement constrains when they have 2 to :data:`CORNER_ENTRIES` entries; otherwise the POI
+    (or the first such variable) and the scalar variables most correlated with it."""
+    sampled = [v for v in model.free_parameters if v.name in idata.posterior]
+    unconstrained = [v for v in sampled if not np.all(v.constrained)]
+    if 2 <= sum(v.size for v in unconstrained) <= CORNER_ENTRIES or len(sampled) == 1:
+        return [v.name for v in unconstrained or sampled]
+    lead = model.entry(model.poi)[0] if model.poi is not None else (unconstrained or sampled)[0]
+    lead_draws = idata.posterior[lead.name].values.reshape(-1, lead.size)[:, 0]
+    candidates = [v.name for v in sampled if v.name != lead.name and v.shape == ()]
+    correlation = {name: abs(np.corrcoef(lead_draws, idata.posterior[name].values.ravel())[0, 1]) for name in candidates}
+    ranked = sorted(candidates, key=lambda name: -np.nan_to_num(correlation[name]))
+    return [lead.name, *ranked[: CORNER_ENTRIES - 1]]

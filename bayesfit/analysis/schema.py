@@ -1,10 +1,12 @@
 """The JSON schema of bayesfit analysis files, and validation with line numbers.
 
 An analysis file is YAML with fixed top-level keys: ``name``, ``binning``, ``data``,
-``simulation``, ``components``, ``parameters``, ``likelihood``, ``systematics``, ``inference``;
+``simulation``, ``components``, ``parameters``, ``likelihood``, ``systematics``, ``poi``, ``inference``;
 a cross-section analysis (ReMU's chain of flux, cross sections and response) replaces
 ``binning``, ``data`` and ``simulation`` by ``cross_section``, and its components are
-``template`` s of that chain.
+``template`` s of that chain; a pyhf workspace is one more model source: ``workspace`` (its
+``path``, ``patches``, ``measurement``) replaces the data, simulation and components, and
+``parameters`` (optional) sets priors and fixed values of the workspace's parameters.
 Validation reports the first problem as an :class:`~bayesfit.errors.AnalysisFileError` naming the
 file, the line and the dotted key path.
 """
@@ -229,6 +231,17 @@ INFERENCE_SCHEMA = _closed(
     }
 )
 
+WORKSPACE_SCHEMA = _closed(
+    {
+        "path": _name,
+        "patches": {"type": "array", "items": _name},
+        "measurement": _name,
+        "normsys_code": {"type": "string", "enum": ["1", "4"]},
+        "histosys_code": {"type": "string", "enum": ["0", "4p"]},
+    },
+    ("path",),
+)
+
 ANALYSIS_SCHEMA: dict[str, Any] = _closed(
     {
         "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
@@ -252,12 +265,19 @@ ANALYSIS_SCHEMA: dict[str, Any] = _closed(
         "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
         "inference": INFERENCE_SCHEMA,
         "cross_section": CROSS_SECTION_SCHEMA,
+        "workspace": WORKSPACE_SCHEMA,
     },
-    ("name", "components", "parameters"),
+    ("name",),
 )
-#: Keys that give the binned data and simulation, which a cross-section analysis takes from its source.
+#: Keys that give the binned data and simulation, which a cross-section analysis takes from its
+#: source and a workspace analysis from its workspace.
 EVENT_KEYS = ("binning", "data", "simulation")
-ANALYSIS_SCHEMA.update({"if": {"required": ["cross_section"]}, "else": {"required": list(EVENT_KEYS)}})
+#: Sections that bring their own data (and, for a workspace, its components and parameters).
+MODEL_SOURCES = ("cross_section", "workspace")
+ANALYSIS_SCHEMA["allOf"] = [
+    {"if": {"required": ["workspace"]}, "else": {"required": ["components", "parameters"]}},
+    {"if": {"anyOf": [{"required": [key]} for key in MODEL_SOURCES]}, "else": {"required": list(EVENT_KEYS)}},
+]
 
 
 def validate_analysis(document: LocatedDocument) -> None:
@@ -276,7 +296,7 @@ def validate_analysis(document: LocatedDocument) -> None:
     validator = jsonschema.Draft202012Validator(ANALYSIS_SCHEMA)
     errors = list(validator.iter_errors(document.data))
     if not errors:
-        _check_cross_section_keys(document)
+        _check_source_keys(document)
         return
     error = min(errors, key=_error_rank)
     error = _deepest(error)
@@ -286,14 +306,20 @@ def validate_analysis(document: LocatedDocument) -> None:
     raise AnalysisFileError(f"{document.where(path) if path else document.origin}: {_explain(error, path)}")
 
 
-def _check_cross_section_keys(document: LocatedDocument) -> None:
-    """A cross-section analysis has no ``binning``, ``data`` or ``simulation`` of its own."""
-    if "cross_section" not in document.data:
+def _check_source_keys(document: LocatedDocument) -> None:
+    """A cross-section or workspace analysis has no ``binning``, ``data`` or ``simulation`` of its
+    own (a workspace analysis no ``components`` either), and a file has one model source at most."""
+    sources = [key for key in MODEL_SOURCES if key in document.data]
+    if len(sources) > 1:
+        raise AnalysisFileError(f"{document.where((sources[1],))}: an analysis has one of {', '.join(sources)}, not both")
+    if not sources:
         return
-    for key in EVENT_KEYS:
+    where = {"cross_section": "cross_section.source", "workspace": "the workspace"}[sources[0]]
+    own = EVENT_KEYS + (("components",) if sources[0] == "workspace" else ())
+    for key in own:
         if key in document.data:
             raise AnalysisFileError(
-                f"{document.where((key,))}: a cross-section analysis takes {key} from cross_section.source; "
+                f"{document.where((key,))}: a {sources[0].replace('_', '-')} analysis takes {key} from {where}; "
                 f"remove {key!r}"
             )
 

@@ -11,6 +11,7 @@ command line are relative to the working directory.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,9 @@ __all__ = [
     "InferenceSettings",
     "ParameterSpec",
     "apply_overrides",
+    "WORKSPACE_INFERENCE",
     "read_analysis",
+    "workspace_document",
 ]
 
 
@@ -91,7 +94,8 @@ class AnalysisSpec:
     """A validated analysis file with paths resolved and defaults filled in.
 
     An analysis of reweighted simulation has ``binning``, ``data`` and ``simulation``; a
-    cross-section analysis has ``cross_section`` (its source, with ``remu_dir`` resolved) instead.
+    cross-section analysis has ``cross_section`` (its source, with ``remu_dir`` resolved) instead,
+    and a workspace analysis ``workspace`` (``path`` and ``patches`` resolved).
     """
 
     name: str
@@ -105,6 +109,7 @@ class AnalysisSpec:
     poi: str | None = None
     inference: InferenceSettings = InferenceSettings()
     cross_section: Mapping[str, Any] | None = None
+    workspace: Mapping[str, Any] | None = None
     document: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
     def where(self, *path: Hashable) -> str:
@@ -118,7 +123,7 @@ def read_analysis(path: str | Path, overrides: Iterable[str] = ()) -> AnalysisSp
     Parameters
     ----------
     path:
-        The YAML analysis file.
+        The YAML analysis file, or a pyhf JSON workspace (read as :func:`workspace_document`).
     overrides:
         ``"dotted.key=value"`` strings (the CLI's ``--set``); values are parsed as YAML, so
         ``inference.draws=500`` gives an integer and ``likelihood=effective`` a string.
@@ -129,13 +134,33 @@ def read_analysis(path: str | Path, overrides: Iterable[str] = ()) -> AnalysisSp
         Naming the file, the line and the key of the first problem.
     """
     path = Path(path)
-    document = load_located_yaml(path)
+    document = workspace_document(path) if path.suffix.lower() == ".json" else load_located_yaml(path)
     overridden_keys: set[tuple[str, ...]] = set()
     if overrides:
         data, overridden_keys = apply_overrides(document.data, overrides)
         document = LocatedDocument(data, document.lines, document.origin)
     validate_analysis(document)
     return _resolve(document, path.parent, overridden_keys)
+
+
+#: The inference of a bare workspace (``bayesfit run WORKSPACE.json``): the 95% CLs upper limit of
+#: the POI (asymptotic ``q~_mu``) and, when sampled, its 95% credible limit.
+WORKSPACE_INFERENCE: Mapping[str, Any] = {"upper_limit": {"level": 0.95, "credible": True}}
+
+
+def workspace_document(path: Path) -> LocatedDocument:
+    """The analysis of a bare pyhf workspace file: the two-line analysis file
+
+    .. code-block:: yaml
+
+        name: <file stem>
+        workspace: {path: <file>}
+
+    with the inference :data:`WORKSPACE_INFERENCE`; ``--set`` and ``--patch`` change it like a file.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", path.stem) or "workspace"
+    data = {"name": name, "workspace": {"path": path.name}, "inference": copy.deepcopy(dict(WORKSPACE_INFERENCE))}
+    return LocatedDocument(data, {}, str(path))
 
 
 def apply_overrides(
@@ -193,12 +218,17 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
     if cross_section is not None and "remu_dir" in cross_section:
         from_command_line = ("cross_section", "remu_dir") in overridden
         cross_section["remu_dir"] = _resolve_path(cross_section["remu_dir"], folder, from_command_line)
+    workspace = dict(data["workspace"]) if "workspace" in data else None
+    if workspace is not None:
+        workspace["path"] = _resolve_path(workspace["path"], folder, _set_from_command_line(overridden, "workspace", "path"))
+        from_command_line = _set_from_command_line(overridden, "workspace", "patches")
+        workspace["patches"] = [_resolve_patch(patch, folder, from_command_line) for patch in workspace.get("patches", [])]
     return AnalysisSpec(
         name=data["name"],
         binning=binning or None,
         data=_event_source(data["data"], "data", folder, overridden) if "data" in data else None,
         simulation=_event_source(data["simulation"], "simulation", folder, overridden) if "simulation" in data else None,
-        components=data["components"],
+        components=data.get("components", {}),
         parameters={
             name: ParameterSpec(
                 name=name,
@@ -207,13 +237,14 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
                 bounds=tuple(entry.get("bounds", (None, None))),
                 fixed=entry.get("fixed", False),
             )
-            for name, entry in data["parameters"].items()
+            for name, entry in data.get("parameters", {}).items()
         },
         likelihood=data.get("likelihood", "poisson"),
         systematics=data.get("systematics", {}).get("mode", "none"),
         poi=data.get("poi"),
         inference=InferenceSettings(**settings),
         cross_section=cross_section,
+        workspace=workspace,
         document=document,
     )
 
@@ -225,6 +256,19 @@ def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: 
         path=_resolve_path(entry["path"], folder, (key, "path") in overridden or (key,) in overridden),
         rename=dict(entry.get("rename", {})),
     )
+
+
+def _set_from_command_line(overridden: set[tuple[str, ...]], *key_path: str) -> bool:
+    """Whether ``--set`` gave the key (or a section holding it)."""
+    return any(key_path[: len(key)] == key for key in overridden)
+
+
+def _resolve_patch(value: str, folder: Path, from_command_line: bool) -> str:
+    """A patch ``FILE`` or ``PATCHSET:NAME`` with its file resolved like every path."""
+    stem, separator, name = value.rpartition(":")
+    if separator and not _resolve_path(value, folder, from_command_line).exists():
+        return f"{_resolve_path(stem, folder, from_command_line)}:{name}"
+    return str(_resolve_path(value, folder, from_command_line))
 
 
 def _resolve_path(value: str, folder: Path, from_command_line: bool) -> Path:

@@ -19,6 +19,7 @@ from bayesfit.histfactory.workspace import (
     Workspace,
     apply_patch,
     load_workspace,
+    read_patched_workspace,
     validate_workspace,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "build_layout",
     "build_model",
     "load_workspace",
+    "read_patched_workspace",
     "relative_mc_uncertainty",
     "validate_workspace",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "MODIFIER_TYPES",
     "Workspace",
     "load_workspace",
+    "read_patched_workspace",
     "validate_workspace",
     "apply_patch",
 ]
@@ -260,19 +261,42 @@ class Workspace:
         return Workspace(apply_patch(self.spec, patch, name))
 
 
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as error:
+        raise WorkspaceError(f"{path}: cannot read {what}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise WorkspaceError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from None
+
+
 def load_workspace(source: str | Path | Mapping[str, Any], patches: Sequence[Any] = ()) -> Workspace:
     """Read a workspace from a JSON file path or a dict, validate it and apply ``patches`` in order."""
     if isinstance(source, Mapping):
         spec = copy.deepcopy(dict(source))
     else:
-        path = Path(source)
-        try:
-            spec = json.loads(path.read_text())
-        except OSError as error:
-            raise WorkspaceError(f"{path}: cannot read workspace: {error.strerror}") from None
-        except json.JSONDecodeError as error:
-            raise WorkspaceError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from None
+        spec = _read_json(Path(source), "workspace")
     workspace = Workspace(spec)
     for patch in patches:
         workspace = workspace.patched(patch)
+    return workspace
+
+
+def read_patched_workspace(path: str | Path, patches: Sequence[str | Path] = ()) -> Workspace:
+    """Read the workspace at ``path`` and apply JSON patch files in order.
+
+    A patch is a JSON patch file, or ``PATCHSET.json:NAME`` for the patch ``NAME`` of a pyhf
+    patchset (a patchset holding a single patch may be given without the name).
+    """
+    workspace = load_workspace(path)
+    for patch in patches:
+        text = str(patch)
+        patch_path, name = Path(text), None
+        if not patch_path.exists() and ":" in text:
+            stem, name = text.rsplit(":", 1)
+            patch_path = Path(stem)
+        document = _read_json(patch_path, "patch")
+        if isinstance(document, dict) and name is None and len(document.get("patches", [])) == 1:
+            name = document["patches"][0].get("metadata", {}).get("name")
+        workspace = workspace.patched(document, name)
     return workspace

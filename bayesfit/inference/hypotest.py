@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize
 
-from bayesfit.errors import InferenceError, ModelError
+from bayesfit.errors import InferenceError, LimitNotFoundError, ModelError
 from bayesfit.inference.calculators import CALCULATORS, AsymptoticCalculator, ToyCalculator
 from bayesfit.inference.objective import Objective, check_entry_value, objective_for
 from bayesfit.inference.results import HypotestResult, UpperLimitResult
@@ -178,10 +178,10 @@ def _root(function: Callable[[float], float], low: float, high: float, width: fl
         if function(top) <= 0:
             break
         if top >= high:
-            raise InferenceError(f"{what}: CLs is still above 1 - level at the POI's upper bound {high:g}")
+            raise LimitNotFoundError(f"{what}: CLs is still above 1 - level at the POI's upper bound {high:g}")
         step *= 2.0
         if step > 1e12 * width:
-            raise InferenceError(f"{what}: CLs does not fall below 1 - level; the POI is not constrained")
+            raise LimitNotFoundError(f"{what}: CLs does not fall below 1 - level; the POI is not constrained")
     return float(optimize.brentq(function, bottom, top, xtol=1e-10 * width, rtol=1e-7))
 
 

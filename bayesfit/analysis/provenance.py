@@ -1,0 +1,75 @@
+"""Provenance of a run: versions, the resolved analysis file, hashes of the inputs, seeds.
+
+Stored in ``summary.json`` (``provenance``) and in the attributes of ``posterior.nc``, so that a
+result can be traced back to exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bayesfit.analysis.spec import AnalysisSpec
+
+__all__ = ["DEPENDENCIES", "file_sha256", "input_files", "package_versions", "provenance"]
+
+#: Distributions whose versions a run records (``None`` when not installed).
+DEPENDENCIES = ("bayesfit", "numpy", "scipy", "pytensor", "pymc", "arviz", "nutpie", "pyhf", "matplotlib")
+
+_CHUNK = 1 << 20
+
+
+def package_versions(names: Iterable[str] = DEPENDENCIES) -> dict[str, str | None]:
+    """``{distribution: version}`` of the installed distributions, ``None`` for missing ones."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 hex digest of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_files(spec: AnalysisSpec) -> list[Path]:
+    """The files an analysis reads: the analysis file itself, binning, events, workspace, patches."""
+    files = []
+    if spec.document is not None and Path(spec.document.origin).is_file():
+        files.append(Path(spec.document.origin))
+    if spec.binning and "path" in spec.binning:
+        files.append(Path(spec.binning["path"]))
+    files += [source.path for source in (spec.data, spec.simulation) if source is not None and source.path is not None]
+    if spec.workspace is not None:
+        files.append(Path(spec.workspace["path"]))
+        for patch in spec.workspace.get("patches", []):
+            stem, separator, _ = str(patch).rpartition(":")
+            files.append(Path(stem) if separator and not Path(patch).exists() else Path(patch))
+    unique: dict[Path, None] = {}
+    for file in files:
+        unique.setdefault(file, None)
+    return [file for file in unique if file.is_file()]
+
+
+def provenance(spec: AnalysisSpec, overrides: Sequence[str] = (), seed: int | None = None) -> dict[str, Any]:
+    """What produced a run: versions, the analysis as resolved (after ``--set``), the command-line
+    overrides, the seed and the SHA-256 of every input file."""
+    return {
+        "versions": package_versions(),
+        "analysis_file": None if spec.document is None else spec.document.origin,
+        "overrides": list(overrides),
+        "resolved_analysis": None if spec.document is None else spec.document.data,
+        "seed": seed,
+        "inputs": {str(path): file_sha256(path) for path in input_files(spec)},
+    }

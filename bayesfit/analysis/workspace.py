@@ -1,0 +1,136 @@
+"""A pyhf workspace as the model of an analysis file.
+
+.. code-block:: yaml
+
+    name: ttbar
+    workspace: {path: workspace.json, patches: [signal.json], measurement: NormalMeasurement}
+    parameters:                     # optional: priors of free parameters, fixed values
+      mu_ttbar: {prior: {HalfNormal: {sigma: 5}}}
+    likelihood: effective           # optional: staterror/shapesys replaced by a finite-MC likelihood
+    inference: {upper_limit: {level: 0.95}}
+
+The workspace (patched in order, ``PATCHSET.json:NAME`` for one patch of a patchset) becomes a
+:class:`~bayesfit.model.BinnedModel` with :func:`~bayesfit.histfactory.build_model`; the file's
+``poi`` replaces the measurement's. ``bayesfit run WORKSPACE.json`` reads a bare workspace as the
+two-line file ``name: <stem>`` / ``workspace: {path: WORKSPACE.json}`` with the 95% CLs and
+credible upper limits of the POI (:func:`~bayesfit.analysis.spec.workspace_document`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from bayesfit.analysis.build import Analysis, located
+from bayesfit.analysis.spec import AnalysisSpec
+from bayesfit.errors import AnalysisFileError
+
+__all__ = ["WorkspaceAnalysis"]
+
+
+class WorkspaceAnalysis(Analysis):
+    """The model of a pyhf workspace measurement, with the file's priors, fixed values and POI.
+
+    Attributes
+    ----------
+    workspace:
+        The patched :class:`~bayesfit.histfactory.Workspace`.
+    """
+
+    binning = None
+
+    def __init__(self, spec: AnalysisSpec) -> None:
+        from bayesfit.histfactory import build_model, read_patched_workspace
+
+        self.spec = spec
+        settings = dict(spec.workspace or {})
+        with located(spec, "workspace"):
+            self.workspace = read_patched_workspace(settings["path"], settings.get("patches", ()))
+            self.measurement = self.workspace.measurement(settings.get("measurement"))["name"]
+        for name, parameter in spec.parameters.items():
+            if parameter.start is not None and not parameter.fixed or parameter.bounds != (None, None):
+                raise AnalysisFileError(
+                    f"{spec.where('parameters', name)}: starts and bounds of a workspace parameter are set in "
+                    "the workspace's measurement (parameters: inits, bounds); here give a prior or fix it"
+                )
+        codes = {key: settings[key] for key in ("normsys_code", "histosys_code") if key in settings}
+        free_priors = {name: p.prior for name, p in spec.parameters.items() if not p.fixed and p.prior != "flat"}
+        with located(spec, "parameters"):
+            model = build_model(
+                self.workspace, self.measurement, priors=free_priors, likelihood=spec.likelihood, **codes
+            )
+            fixed = self._fixed_values()
+            self._model = model.fixed_at(fixed) if fixed else model
+        if spec.poi is not None:
+            with located(spec, "poi"):
+                self._model = self._model.replace(poi=spec.poi)
+        self.predictor = self._model.predictor
+        self.constraints = self._model.constraints
+
+    @cached_property
+    def model(self) -> Any:
+        """The workspace's :class:`~bayesfit.model.BinnedModel`."""
+        return self._model
+
+    @property
+    def observed(self) -> np.ndarray:
+        return self._model.observed
+
+    def data_summary(self) -> dict[str, Any]:
+        return {
+            "events": float(self.observed.sum()),
+            "workspace": str(self.spec.workspace["path"]),
+            "measurement": self.measurement,
+            "channels": list(self.workspace.channel_names),
+            "patches": list(self.spec.workspace.get("patches", [])),
+            "likelihood": self.spec.likelihood,
+        }
+
+    def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        from bayesfit.histfactory.plots import sample_rates
+
+        (rates,) = sample_rates(self._model, [values])
+        samples = self.predictor.layout.sample_names
+        return {name: rates[index] for index, name in enumerate(samples)}
+
+    def figure_names(self, sampled: bool) -> list[str]:
+        return ["pulls.png"] + [f"channel_{channel}.png" for channel in self.workspace.channel_names]
+
+    def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
+        """Pre- and post-fit counts per channel (with the posterior-predictive band) and the pulls
+        of the constrained parameters (fit, and posterior when sampled)."""
+        from bayesfit.histfactory.plots import channel_figures, nuisance_pulls, plot_pulls, sample_rates
+
+        model = self._model
+        pre_fit, post_fit = sample_rates(model, [model.start_point(), best_fit.values])
+        band = None
+        pulls = {"ML fit": nuisance_pulls(model, best_fit.values, best_fit.errors)}
+        if idata is not None:
+            counts = idata.posterior_predictive["counts"].values.reshape(-1, model.predictor.n_out)
+            band = tuple(np.quantile(counts, [0.16, 0.84], axis=0))
+            pulls["posterior"] = nuisance_pulls(model, *_posterior_moments(model, idata))
+        figures = {f"{name}.png": figure for name, figure in channel_figures(model, pre_fit, post_fit, band).items()}
+        figures["pulls.png"] = plot_pulls(pulls).figure
+        return figures
+
+    def __repr__(self) -> str:
+        return (
+            f"<WorkspaceAnalysis {self.name!r}: measurement {self.measurement!r}, {self.predictor.n_out} bins, "
+            f"{sum(v.size for v in self._model.parameters)} parameters, POI {self._model.poi!r}>"
+        )
+
+
+def _posterior_moments(model: Any, idata: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Posterior means and sds of every variable, full shapes (fixed variables: value and 0)."""
+    means, sds = {}, {}
+    for variable in model.parameters:
+        if variable.name not in idata.posterior:
+            means[variable.name], sds[variable.name] = variable.start.astype(float), np.zeros(variable.shape)
+            continue
+        draws = idata.posterior[variable.name].values.reshape(-1, variable.size)
+        means[variable.name] = draws.mean(axis=0).reshape(variable.shape)
+        sds[variable.name] = draws.std(axis=0, ddof=1).reshape(variable.shape)
+    return means, sds
