@@ -120,7 +120,7 @@ def test_sampling_run_writes_posterior_and_summary(tmp_path):
     draws = idata.posterior["mu_Sig"].values.ravel()
     assert summary["posterior"]["mu_Sig"]["mean"] == pytest.approx(draws.mean())
     assert summary["upper_limit_credible"]["observed"] == pytest.approx(np.quantile(draws, 0.95))
-    assert json.loads(idata.posterior.attrs["bayesfit_provenance"]) == summary["provenance"]
+    assert json.loads(idata.posterior.attrs["bayesfit_summary"]) == summary
     validate_summary(summary)
     assert "upper_limit" not in summary  # no events: CLs stays above 5% up to the POI's bound
     assert summary["posterior"]["lumi"]["mean"] == pytest.approx(idata.posterior["lumi"].values.mean())

@@ -1,7 +1,8 @@
 """``bayesfit run``: fit, sample, scan and plot an analysis file, and write the results.
 
 Outputs (in ``results/<name>/`` unless ``out`` is given): ``summary.json`` (see
-:mod:`bayesfit.analysis.report`), ``posterior.nc`` (ArviZ NetCDF), and PNG figures: counts per
+:mod:`bayesfit.analysis.report`), ``posterior.nc`` (ArviZ NetCDF; the summary, provenance
+included, is also its posterior group's ``bayesfit_summary`` attribute), and PNG figures: counts per
 continuous axis with the fitted components and the posterior-predictive band, the corner plot,
 traces, profile-likelihood scans with their Wilks p-values, and the inputs of a cross-section
 analysis (flux throws, cross sections). Existing files are never overwritten without ``force``.
@@ -197,15 +198,14 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
             say(f"{round(100 * credible.level)}% credible upper limit on {credible.poi}: {credible.observed:.4g}")
 
     summary["provenance"] = provenance(spec, options.overrides, settings.seed)
-    files = []
-    if idata is not None:
-        idata.posterior.attrs["bayesfit_provenance"] = json.dumps(strict_json(summary["provenance"]))
-        files.append(folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
     with timing("figures"):
-        files += _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
+        files = _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
     summary["timing"] = timing.summary()
     summary = strict_json(summary)
     validate_summary(summary)
+    if idata is not None:  # the posterior with everything else the run computed, and where it came from
+        idata.posterior.attrs["bayesfit_summary"] = json.dumps(summary)
+        files.insert(0, folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
     files.insert(0, folder.write_json("summary.json", summary))
     say(f"results in {folder.path}/")
     return RunResult(summary, folder.path, files)
