@@ -10,13 +10,18 @@ flags in ``blas__ldflags``, so the library is linked (through a symbolic link wi
 code calls is renamed with a ``-D dgemm_=scipy_dgemm_`` macro. (NumPy's own bundled OpenBLAS is
 ILP64, 64-bit integers, and cannot serve PyTensor's 32-bit declarations.)
 
-:func:`configure_blas` does this once per process, before the first compilation:
+:func:`configure_blas` does this once per process. Importing bayesfit changes nothing: bayesfit
+calls it just before it compiles a predictor's graph (:meth:`Predictor.evaluate
+<bayesfit.predictors.base.Predictor.evaluate>`; a :class:`~bayesfit.model.BinnedModel` evaluates
+its predictor when it is built, so this is the first compilation of every model and of everything
+compiled from it), before SMC of any PyMC model, and in toy workers before they unpickle a
+compiled objective. Code that compiles graphs of its own first calls it explicitly.
 
-- it leaves a ``blas__ldflags`` set by the user (``PYTENSOR_FLAGS``, ``.pytensorrc``) alone, and
-  does nothing when ``BAYESFIT_BLAS=0`` is set in the environment;
-- it checks that the library exports the symbols (``ctypes``) and that a test program links with
-  the flags (one compiler call, cached per library in PyTensor's compile directory);
-- on any failure it changes nothing, so PyTensor's own search runs (and warns) as before; the
+- It leaves a ``blas__ldflags`` set by the user (``PYTENSOR_FLAGS``, ``.pytensorrc``) alone, and
+  does nothing when ``BAYESFIT_BLAS=0`` is set in the environment.
+- It checks that the library exports the symbols (``ctypes``) and that a test program links with
+  the flags (one compiler call, cached per library in PyTensor's compile directory).
+- On any failure it changes nothing, so PyTensor's own search runs (and warns) as before; the
   reason is kept in :func:`blas_status`.
 """
 
@@ -88,8 +93,9 @@ def blas_status() -> BlasStatus:
 def configure_blas() -> BlasStatus:
     """Point PyTensor's ``blas__ldflags`` at SciPy's OpenBLAS if that works; idempotent.
 
-    Call it before the first :func:`pytensor.function`. Never raises: on failure PyTensor keeps
-    its default behaviour and the returned :class:`BlasStatus` says why.
+    bayesfit calls it before it compiles (see the module notes); code that compiles graphs of its
+    own before using bayesfit calls it first. Never raises: on failure PyTensor keeps its default
+    behaviour and the returned :class:`BlasStatus` says why.
     """
     global _status
     if _status is None:

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import special
 from scipy.stats import gaussian_kde
 
+from bayesfit.backend import configure_blas
 from bayesfit.errors import InferenceError, ModelError
 from bayesfit.inference.results import BayesFactorResult, EvidenceResult
 from bayesfit.model import BinnedModel, ModelParameter
@@ -68,6 +69,7 @@ def pymc_log_evidence(
     if chains < 1 or draws < 2:
         raise ModelError(f"SMC needs chains >= 1 and draws >= 2, got chains={chains}, draws={draws}")
     cores = cores or min(chains, os.cpu_count() or 1)
+    configure_blas()
     seeds = np.random.SeedSequence(seed).spawn(chains + 1)
     idata = pm.sample_smc(
         draws=draws, chains=chains, cores=cores, random_seed=np.random.default_rng(seeds[-1]),

@@ -11,9 +11,10 @@ number of workers (a process pool, a ``dask.distributed.Client.get_executor()``,
 The compiled :class:`~bayesfit.inference.objective.Objective` is pickled once per study
 (cloudpickle: user terms may be lambdas) and unpickled once per worker process (a per-process
 cache keyed by the pickle's hash, so that further studies of the same objective on the same pool
-reuse it), never once per toy. Every task carries the pickled objective (tens of MB for
-per-event reweighting), so the toys go out in a few large chunks, ``TASKS_PER_WORKER`` per
-worker, not one task per toy.
+reuse it), never once per toy; a worker configures BLAS (:func:`bayesfit.backend.configure_blas`)
+before it unpickles, since unpickling compiles the objective's functions. Every task carries the
+pickled objective (tens of MB for per-event reweighting), so the toys go out in a few large
+chunks, ``TASKS_PER_WORKER`` per worker, not one task per toy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from bayesfit.backend import configure_blas
 from bayesfit.errors import BayesfitError, InferenceError, ModelError
 from bayesfit.inference.objective import Objective, objective_for
 from bayesfit.inference.results import TestResult, ToyResult
@@ -210,6 +212,7 @@ class _ToyTask:
     def objective(self) -> Objective:
         if self.token not in _OBJECTIVES:
             _OBJECTIVES.clear()  # keep only the latest objective in a worker
+            configure_blas()  # before unpickling compiles the objective's functions in a fresh process
             _OBJECTIVES[self.token] = pickle.loads(self.objective_bytes)
         return _OBJECTIVES[self.token]
 
