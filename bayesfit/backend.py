@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -39,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["BlasStatus", "blas_status", "configure_blas", "scipy_openblas_flags"]
+
+logger = logging.getLogger(__name__)
 
 #: The BLAS routines PyTensor's C code declares (``pytensor/tensor/blas_headers.py``).
 BLAS_ROUTINES = tuple(
@@ -95,11 +98,14 @@ def configure_blas() -> BlasStatus:
 
     bayesfit calls it before it compiles (see the module notes); code that compiles graphs of its
     own before using bayesfit calls it first. Never raises: on failure PyTensor keeps its default
-    behaviour and the returned :class:`BlasStatus` says why.
+    behaviour and the returned :class:`BlasStatus` says why (logged, as a warning when SciPy's
+    OpenBLAS should have worked but did not).
     """
     global _status
     if _status is None:
         _status = _configure()
+        unexpected = _status.reason.startswith(("SciPy's OpenBLAS not usable", "test program does not link"))
+        logger.log(logging.WARNING if unexpected else logging.DEBUG, "BLAS: %s", _status.reason)
     return _status
 
 

@@ -20,8 +20,10 @@ chunks, ``TASKS_PER_WORKER`` per worker, not one task per toy.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import nullcontext
@@ -42,6 +44,8 @@ __all__ = ["TASKS_PER_WORKER", "SerialExecutor", "asimov_data", "generate_toys",
 #: Tasks per worker a study is split into: enough to balance uneven fit times, few enough that
 #: sending the pickled objective with each task costs little (results do not depend on it).
 TASKS_PER_WORKER = 4
+
+logger = logging.getLogger(__name__)
 
 
 class SerialExecutor(Executor):
@@ -181,12 +185,18 @@ def run_toys(
     :class:`~bayesfit.inference.test_statistics.StatisticValue`."""
     toys = generate_toys(objective, point, n_toys, seed=seed)
     task = _ToyTask(objective, statistic, point)
+    n_workers = n_workers or os.cpu_count() or 1
+    where = type(executor).__name__ if executor is not None else "ProcessPoolExecutor"
+    logger.info("toys: %d fits on %d worker(s) of a %s", n_toys, n_workers, where)
+    start = time.perf_counter()
     try:
-        statistics = _run(task, toys, executor, n_workers or os.cpu_count() or 1)
+        statistics = _run(task, toys, executor, n_workers)
     finally:
         _OBJECTIVES.pop(task.token, None)
-    return ToyResult(statistics, {k: np.asarray(v) for k, v in point.items()}, seed if not isinstance(
+    study = ToyResult(statistics, {k: np.asarray(v) for k, v in point.items()}, seed if not isinstance(
         seed, np.random.SeedSequence) else seed.entropy)
+    logger.info("toys: %d fits in %.1f s, %d failed", n_toys, time.perf_counter() - start, study.n_failed)
+    return study
 
 
 #: Objectives of toy studies in this process, by the hash of their pickle (one unpickling per worker).
