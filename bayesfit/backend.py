@@ -1,4 +1,4 @@
-"""Link PyTensor's C backend to a BLAS library that pip already installed: SciPy's OpenBLAS.
+"""PyTensor's environment: its C backend linked to the BLAS that pip installed, and a report.
 
 A pip-installed PyTensor finds no system BLAS on most machines, warns "could not link to a BLAS
 installation" and runs matrix-vector and matrix-matrix products (``Gemv``, ``Gemm``) through slower
@@ -23,6 +23,9 @@ compiled objective. Code that compiles graphs of its own first calls it explicit
   the flags (one compiler call, cached per library in PyTensor's compile directory).
 - On any failure it changes nothing, so PyTensor's own search runs (and warns) as before; the
   reason is kept in :func:`blas_status`.
+
+:func:`environment_info` gathers what ``bayesfit info`` prints: versions, the BLAS status, the
+compile directory and compiler, and the samplers available.
 """
 
 from __future__ import annotations
@@ -32,16 +35,23 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import shlex
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-__all__ = ["BlasStatus", "blas_status", "configure_blas", "scipy_openblas_flags"]
+__all__ = ["REPORTED_PACKAGES", "BlasStatus", "blas_status", "configure_blas", "environment_info",
+           "scipy_openblas_flags"]
 
 logger = logging.getLogger(__name__)
+
+#: Distributions whose versions :func:`environment_info` reports (``None``: not installed).
+REPORTED_PACKAGES = ("numpy", "scipy", "pytensor", "pymc", "arviz", "nutpie", "numba", "pyhf", "dask")
 
 #: The BLAS routines PyTensor's C code declares (``pytensor/tensor/blas_headers.py``).
 BLAS_ROUTINES = tuple(
@@ -225,3 +235,45 @@ def _link_problem(compiler: str, flags: str, cache_folder: Path) -> str:
     except OSError:
         pass  # an unwritable cache only costs a compiler call next time
     return ""
+
+
+def environment_info() -> dict[str, Any]:
+    """What bayesfit runs on, as a JSON-ready dict (``bayesfit info`` prints it).
+
+    Keys: ``bayesfit`` and ``python`` (versions), ``packages`` (version of each of
+    :data:`REPORTED_PACKAGES`, ``None`` if not installed), ``blas`` (the :class:`BlasStatus` of
+    :func:`configure_blas`, which runs now if it has not yet, and the ``blas__ldflags`` PyTensor
+    compiles with), ``pytensor`` (compile directory, C++ compiler, mode, floatX) and
+    ``samplers`` (the NUTS implementations installed and the one ``sampler="auto"`` picks).
+    """
+    import pytensor
+
+    from bayesfit import __version__
+    from bayesfit.errors import InferenceError
+    from bayesfit.inference.posterior import SAMPLERS, resolve_sampler
+
+    status = blas_status()
+    config = pytensor.config
+    available = []
+    for sampler in (name for name in SAMPLERS if name != "auto"):
+        try:
+            available.append(resolve_sampler(sampler))
+        except InferenceError:  # not installed
+            continue
+    return {
+        "bayesfit": __version__,
+        "python": f"{platform.python_version()} ({sys.executable})",
+        "packages": {name: _installed_version(name) for name in REPORTED_PACKAGES},
+        "blas": {**asdict(status), "blas__ldflags": config.blas__ldflags},
+        "pytensor": {"compiledir": str(config.compiledir), "cxx": config.cxx, "mode": str(config.mode),
+                     "floatX": config.floatX},
+        "samplers": {"available": available, "auto": resolve_sampler("auto")},
+    }
+
+
+def _installed_version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (from its metadata, without importing it)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
