@@ -50,6 +50,6 @@ def test_profile_reports_its_scan_and_fits_log_at_debug_only(objective, caplog):
     (done,) = messages(caplog, "bayesfit.inference.profile", logging.DEBUG)
     assert done.startswith("profile of weights[0]: 4 of 4 fits converged")
     fits = messages(caplog, "bayesfit.inference.fit", logging.DEBUG)
-    assert len(fits) == 5 and all(m.startswith("fit (ml) of ") for m in fits)  # best fit + 4 scan points
+    assert len(fits) == 5 and all(m.startswith("fit (ml, ") for m in fits)  # best fit + 4 scan points
     assert not messages(caplog, "bayesfit.inference.fit", logging.INFO)
 

@@ -196,7 +196,7 @@ def fit(
         fixed={objective.labels()[i]: v for i, v in fixed_entries.items()},
         entry_labels={p.name: p.labels for p in objective.model.variables},
     )
-    logger.debug("fit (%s) of %d entries from %d starts: -ln L %.10g, edm %.2g, converged %s", objective.kind,
+    logger.debug("fit (%s, %d free entries, %d start(s)): -ln L %.10g, edm %.2g, converged %s", objective.kind,
                  int(free.sum()), len(start_vectors), result.nll, result.edm, result.converged)
     return result
 
