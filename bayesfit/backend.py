@@ -108,14 +108,13 @@ def configure_blas() -> BlasStatus:
 
     bayesfit calls it before it compiles (see the module notes); code that compiles graphs of its
     own before using bayesfit calls it first. Never raises: on failure PyTensor keeps its default
-    behaviour and the returned :class:`BlasStatus` says why (logged, as a warning when SciPy's
-    OpenBLAS should have worked but did not).
+    behaviour and the returned :class:`BlasStatus` says why (logged at DEBUG; a warning when
+    SciPy's OpenBLAS should have worked but did not).
     """
     global _status
     if _status is None:
         _status = _configure()
-        unexpected = _status.reason.startswith(("SciPy's OpenBLAS not usable", "test program does not link"))
-        logger.log(logging.WARNING if unexpected else logging.DEBUG, "BLAS: %s", _status.reason)
+        logger.debug("BLAS: %s", _status.reason)
     return _status
 
 
@@ -135,12 +134,18 @@ def _configure() -> BlasStatus:
     try:
         flags = scipy_openblas_flags(Path(config.compiledir) / "bayesfit_blas")
     except (OSError, ImportError, LookupError) as error:
-        return BlasStatus(False, "", f"SciPy's OpenBLAS not usable: {error}")
+        return _unusable(f"SciPy's OpenBLAS not usable: {error}")
     problem = _link_problem(config.cxx, flags, Path(config.compiledir))
     if problem:
-        return BlasStatus(False, "", f"test program does not link with {flags!r}: {problem}")
+        return _unusable(f"test program does not link with {flags!r}: {problem}")
     config.blas__ldflags = flags
     return BlasStatus(True, flags, "linked SciPy's bundled OpenBLAS (scipy_-prefixed symbols)")
+
+
+def _unusable(reason: str) -> BlasStatus:
+    """The status, and a warning, when SciPy's OpenBLAS should have worked but did not."""
+    logger.warning("BLAS: %s; PyTensor searches for a BLAS itself (see `bayesfit info`)", reason)
+    return BlasStatus(False, "", reason)
 
 
 def _set_by_user(config, parameter) -> bool:
