@@ -21,7 +21,7 @@ from typing import Any
 from bayesfit import __version__
 from bayesfit.errors import BayesfitError
 
-__all__ = ["LOG_FORMAT", "UsageError", "build_parser", "format_info", "main"]
+__all__ = ["LOG_FORMAT", "UsageError", "build_parser", "main"]
 
 
 class UsageError(BayesfitError):
@@ -65,13 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayesfit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    verbosity = _verbosity_options()
     parser.add_argument("--version", action="version", version=f"bayesfit {__version__}")
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback when something fails"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    verbosity = _verbosity_options()
 
     run = commands.add_parser(
         "run",
@@ -233,11 +233,11 @@ def _info(arguments: argparse.Namespace) -> int:
     from bayesfit.backend import environment_info
 
     info = environment_info()
-    print(json.dumps(info, indent=2) if arguments.json else format_info(info))
+    print(json.dumps(info, indent=2) if arguments.json else _format_info(info))
     return 0
 
 
-def format_info(info: Mapping[str, Any]) -> str:
+def _format_info(info: Mapping[str, Any]) -> str:
     """The report of :func:`bayesfit.backend.environment_info` as aligned text lines."""
     blas, pytensor, samplers = info["blas"], info["pytensor"], info["samplers"]
     flags = blas["blas__ldflags"].split()
@@ -247,7 +247,7 @@ def format_info(info: Mapping[str, Any]) -> str:
     rows += [(name, version or "not installed") for name, version in info["packages"].items()]
     rows += [
         ("BLAS", blas["reason"]),
-        ("blas__ldflags", (shown or "(none)") + (f" (+ {renames} symbol renames)" if renames else "")),
+        ("blas__ldflags", (shown or "(none)") + (f" (+ {renames} -D macros)" if renames else "")),
         ("compile directory", pytensor["compiledir"]),
         ("C++ compiler", pytensor["cxx"] or "none (Python backend)"),
         ("mode, floatX", f"{pytensor['mode']}, {pytensor['floatX']}"),
