@@ -28,10 +28,11 @@ import pytensor
 
 def state():
     config = pytensor.config
+    values = {"compiledir": str(config.compiledir), "floatX": config.floatX, "cxx": config.cxx,
+              "files": sorted(os.listdir(config.compiledir))}
     variables = {name: [hasattr(parameter, "val"), repr(getattr(parameter, "val", None)), parameter.is_default]
                  for name, parameter in config._config_var_dict.items()}
-    return {"variables": variables, "compiledir": str(config.compiledir), "floatX": config.floatX,
-            "cxx": config.cxx, "files": sorted(os.listdir(config.compiledir))}
+    return {**values, "variables": variables}
 
 before = state()
 for module in sys.argv[2:]:
@@ -42,7 +43,7 @@ with open(sys.argv[1], "w") as handle:
 """
 
 FIT_THEN_STATUS = """
-import json, sys
+import json
 import pytensor
 from bayesfit.backend import blas_status
 from bayesfit.inference import fit
