@@ -5,7 +5,10 @@ PyTensor graphs, likelihoods and models put them into PyMC, and the inference la
 posteriors, maximum-likelihood fits, profiles, p-values and Bayes factors.
 
 Public names are imported lazily, so ``import bayesfit`` stays fast and the binning layer never
-imports PyMC.
+imports PyMC. Importing changes no global state (PyTensor's BLAS is configured at the first
+compilation, see :mod:`bayesfit.backend`). The library reports through :mod:`logging` (loggers
+``bayesfit.*``, progress at INFO) and adds no handlers: unconfigured, Python shows its warnings
+on stderr and nothing else; the ``bayesfit`` command configures it.
 """
 
 from __future__ import annotations

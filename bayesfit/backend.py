@@ -1,4 +1,4 @@
-"""Link PyTensor's C backend to a BLAS library that pip already installed: SciPy's OpenBLAS.
+"""PyTensor's environment: its C backend linked to the BLAS that pip installed, and a report.
 
 A pip-installed PyTensor finds no system BLAS on most machines, warns "could not link to a BLAS
 installation" and runs matrix-vector and matrix-matrix products (``Gemv``, ``Gemm``) through slower
@@ -10,14 +10,22 @@ flags in ``blas__ldflags``, so the library is linked (through a symbolic link wi
 code calls is renamed with a ``-D dgemm_=scipy_dgemm_`` macro. (NumPy's own bundled OpenBLAS is
 ILP64, 64-bit integers, and cannot serve PyTensor's 32-bit declarations.)
 
-:func:`configure_blas` does this once per process, before the first compilation:
+:func:`configure_blas` does this once per process. Importing bayesfit changes nothing: bayesfit
+calls it just before it compiles a predictor's graph (:meth:`Predictor.evaluate
+<bayesfit.predictors.base.Predictor.evaluate>`; a :class:`~bayesfit.model.BinnedModel` evaluates
+its predictor when it is built, so this is the first compilation of every model and of everything
+compiled from it), before SMC of any PyMC model, and in toy workers before they unpickle a
+compiled objective. Code that compiles graphs of its own first calls it explicitly.
 
-- it leaves a ``blas__ldflags`` set by the user (``PYTENSOR_FLAGS``, ``.pytensorrc``) alone, and
-  does nothing when ``BAYESFIT_BLAS=0`` is set in the environment;
-- it checks that the library exports the symbols (``ctypes``) and that a test program links with
-  the flags (one compiler call, cached per library in PyTensor's compile directory);
-- on any failure it changes nothing, so PyTensor's own search runs (and warns) as before; the
+- It leaves a ``blas__ldflags`` set by the user (``PYTENSOR_FLAGS``, ``.pytensorrc``) alone, and
+  does nothing when ``BAYESFIT_BLAS=0`` is set in the environment.
+- It checks that the library exports the symbols (``ctypes``) and that a test program links with
+  the flags (one compiler call, cached per library in PyTensor's compile directory).
+- On any failure it changes nothing, so PyTensor's own search runs (and warns) as before; the
   reason is kept in :func:`blas_status`.
+
+:func:`environment_info` gathers what ``bayesfit info`` prints: versions, the BLAS status, the
+compile directory and compiler, and the samplers available.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -34,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["BlasStatus", "blas_status", "configure_blas", "scipy_openblas_flags"]
+
+logger = logging.getLogger(__name__)
 
 #: The BLAS routines PyTensor's C code declares (``pytensor/tensor/blas_headers.py``).
 BLAS_ROUTINES = tuple(
@@ -88,12 +99,15 @@ def blas_status() -> BlasStatus:
 def configure_blas() -> BlasStatus:
     """Point PyTensor's ``blas__ldflags`` at SciPy's OpenBLAS if that works; idempotent.
 
-    Call it before the first :func:`pytensor.function`. Never raises: on failure PyTensor keeps
-    its default behaviour and the returned :class:`BlasStatus` says why.
+    bayesfit calls it before it compiles (see the module notes); code that compiles graphs of its
+    own before using bayesfit calls it first. Never raises: on failure PyTensor keeps its default
+    behaviour and the returned :class:`BlasStatus` says why (logged at DEBUG; a warning when
+    SciPy's OpenBLAS should have worked but did not).
     """
     global _status
     if _status is None:
         _status = _configure()
+        logger.debug("BLAS: %s", _status.reason)
     return _status
 
 
@@ -113,12 +127,18 @@ def _configure() -> BlasStatus:
     try:
         flags = scipy_openblas_flags(Path(config.compiledir) / "bayesfit_blas")
     except (OSError, ImportError, LookupError) as error:
-        return BlasStatus(False, "", f"SciPy's OpenBLAS not usable: {error}")
+        return _unusable(f"SciPy's OpenBLAS not usable: {error}")
     problem = _link_problem(config.cxx, flags, Path(config.compiledir))
     if problem:
-        return BlasStatus(False, "", f"test program does not link with {flags!r}: {problem}")
+        return _unusable(f"test program does not link with {flags!r}: {problem}")
     config.blas__ldflags = flags
     return BlasStatus(True, flags, "linked SciPy's bundled OpenBLAS (scipy_-prefixed symbols)")
+
+
+def _unusable(reason: str) -> BlasStatus:
+    """The status, and a warning, when SciPy's OpenBLAS should have worked but did not."""
+    logger.warning("BLAS: %s; PyTensor searches for a BLAS itself (see `bayesfit info`)", reason)
+    return BlasStatus(False, "", reason)
 
 
 def _set_by_user(config, parameter) -> bool:

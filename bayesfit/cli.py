@@ -3,20 +3,26 @@
 The CLI only wires the API: parsing arguments, reporting errors in one line, and handing over to
 :func:`bayesfit.analysis.run.run_analysis` (analysis files and workspaces alike), then printing
 the summary table on stdout. Heavy imports (PyMC) happen only when a command runs.
+It configures the library's logging: INFO messages of the ``bayesfit`` loggers (the progress of a
+run) on stderr as ``[bayesfit] message``, only warnings with ``--quiet``, DEBUG with ``-v``;
+stdout is left to the results (``run``'s and ``show``'s table, ``info``'s report).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bayesfit import __version__
 from bayesfit.errors import BayesfitError
 
-__all__ = ["main", "build_parser", "UsageError"]
+__all__ = ["LOG_FORMAT", "UsageError", "build_parser", "main"]
 
 
 class UsageError(BayesfitError):
@@ -27,7 +33,8 @@ DESCRIPTION = """\
 Bayesian inference for binned counting experiments.
 
 Run an analysis file (YAML; see models/ for examples): a maximum-likelihood fit with errors, a NUTS
-posterior, profile likelihoods and the usual plots, written to a results folder.
+posterior, profile likelihoods and the usual plots, written to a results folder. `bayesfit info`
+reports the versions, the BLAS PyTensor links and the samplers available.
 """
 
 RUN_EPILOG = """\
@@ -50,6 +57,10 @@ Existing result files are never overwritten unless --force is given.
 """
 
 
+#: How the command shows bayesfit's log messages on stderr.
+LOG_FORMAT = "[bayesfit] %(message)s"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bayesfit`` command."""
     parser = argparse.ArgumentParser(
@@ -61,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
+    verbosity = _verbosity_options()
 
     run = commands.add_parser(
         "run",
@@ -68,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit, sample and plot the analysis described by a YAML analysis file.",
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[verbosity],
     )
     run.add_argument(
         "analysis", type=Path, metavar="ANALYSIS", help="analysis file (.yaml) or pyhf JSON workspace (.json)"
@@ -103,14 +116,51 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--measurement", metavar="NAME",
                      help="workspaces: the measurement to use (the same as --set workspace.measurement=NAME)")
     run.add_argument("--force", action="store_true", help="overwrite existing result files")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
 
     show = commands.add_parser(
         "show", help="print the summary table of a finished run",
         description="Print the table `bayesfit run` printed, from the summary.json of a results folder.",
+        parents=[verbosity],
     )
     show.add_argument("results", type=Path, metavar="RESULTS_DIR", help="a results folder (or its summary.json)")
+
+    info = commands.add_parser(
+        "info",
+        help="versions, BLAS, compile directory and samplers",
+        description="Report what bayesfit runs on: versions of Python and the numerical packages, the BLAS "
+        "PyTensor links (configured now if needed), PyTensor's compile directory and C++ compiler, and the "
+        "NUTS samplers available.",
+        parents=[verbosity],
+    )
+    info.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
+
+
+def _verbosity_options() -> argparse.ArgumentParser:
+    """``--quiet`` and ``-v``, shared by every command."""
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings: no progress messages or bars")
+    group.add_argument("-v", "--verbose", action="store_true", help="also debugging messages")
+    return options
+
+
+@contextmanager
+def _logging_to_stderr(*, quiet: bool, verbose: bool) -> Iterator[None]:
+    """While a command runs, show messages of the ``bayesfit`` loggers on stderr as
+    ``[bayesfit] message``: INFO and above by default, WARNING and above with ``quiet``,
+    everything with ``verbose``. The logger is restored afterwards (``main`` may run in-process)."""
+    logger = logging.getLogger("bayesfit")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,10 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     try:
-        if arguments.command == "run":
-            return _run(arguments)
-        if arguments.command == "show":
-            return _show(arguments)
+        with _logging_to_stderr(quiet=arguments.quiet, verbose=arguments.verbose):
+            if arguments.command == "run":
+                return _run(arguments)
+            if arguments.command == "show":
+                return _show(arguments)
+            if arguments.command == "info":
+                return _info(arguments)
     except BayesfitError as error:
         if arguments.debug:
             raise
@@ -173,6 +226,34 @@ def _show(arguments: argparse.Namespace) -> int:
 
     print(format_table(read_summary(arguments.results)))
     return 0
+
+
+def _info(arguments: argparse.Namespace) -> int:
+    from bayesfit.environment import environment_info
+
+    info = environment_info()
+    print(json.dumps(info, indent=2) if arguments.json else _format_info(info))
+    return 0
+
+
+def _format_info(info: Mapping[str, Any]) -> str:
+    """The report of :func:`bayesfit.environment.environment_info` as aligned text lines."""
+    blas, pytensor, samplers = info["blas"], info["pytensor"], info["samplers"]
+    flags = blas["blas__ldflags"].split()
+    renames = sum(flag.startswith("-D") for flag in flags)
+    shown = " ".join(flag for flag in flags if not flag.startswith("-D"))
+    rows = [("bayesfit", info["bayesfit"]), ("python", info["python"])]
+    rows += [(name, version or "not installed") for name, version in info["packages"].items()]
+    rows += [
+        ("BLAS", blas["reason"]),
+        ("blas__ldflags", (shown or "(none)") + (f" (+ {renames} -D macros)" if renames else "")),
+        ("compile directory", pytensor["compiledir"]),
+        ("C++ compiler", pytensor["cxx"] or "none (Python backend)"),
+        ("mode, floatX", f"{pytensor['mode']}, {pytensor['floatX']}"),
+        ("samplers", f"{', '.join(samplers['available'])} (auto: {samplers['auto']})"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
 def _positive_int(text: str) -> int:

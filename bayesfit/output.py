@@ -7,6 +7,7 @@ leaves either the old file or the complete new one.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -19,6 +20,8 @@ import numpy as np
 from bayesfit.errors import BayesfitError
 
 __all__ = ["OutputExistsError", "ResultFolder", "atomic_write", "progress_reporter", "strict_json"]
+
+logger = logging.getLogger(__name__)
 
 
 def strict_json(value: Any) -> Any:
@@ -122,10 +125,11 @@ class ResultFolder:
 
 
 def progress_reporter(enabled: bool) -> Callable[[str], None]:
-    """A function printing ``[bayesfit] message`` lines while a run works (silent if not enabled)."""
+    """A function reporting the steps of a run as INFO messages of the ``bayesfit.output`` logger
+    (silent if not enabled); the ``bayesfit`` command shows them on stderr as ``[bayesfit] message``."""
 
     def say(message: str) -> None:
         if enabled:
-            print(f"[bayesfit] {message}", flush=True)
+            logger.info(message)
 
     return say

@@ -26,6 +26,7 @@ import pytensor
 import pytensor.tensor as pt
 from scipy import special
 
+from bayesfit.backend import configure_blas
 from bayesfit.predictors.response import ResponseMatrix
 from bayesfit.predictors.reweight import Component, ReweightedMCPredictor
 from bayesfit.predictors.spectra import PowerLaw
@@ -197,6 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip 1e6 events and 1000 universes")
     arguments = parser.parse_args()
+    configure_blas()  # the graphs are compiled here, not through a bayesfit model
     rng = np.random.default_rng(2026)
     print("logp + gradient, median wall time of repeated calls (one core)")
     for n_events in (10_000, 100_000) + (() if arguments.quick else (1_000_000,)):

@@ -427,6 +427,9 @@ def main(arguments: Sequence[str] | None = None) -> list[Row]:
     if options.blas_probe:
         print(json.dumps(blas_probe(*json.loads(options.blas_probe))))
         return []
+    from bayesfit.backend import configure_blas
+
+    configure_blas()  # several cases compile their own graphs first
     mode = "tiny" if options.tiny else "quick" if options.quick else "full"
     names = [name.strip() for name in options.cases.split(",") if name.strip()]
     unknown = sorted(set(names) - set(REGISTRY))

@@ -8,6 +8,10 @@ subfolder of ``base_compiledir``, default ``~/.pytensor``). PyTensor reads ``PYT
 on its first import, so this module must run before anything imports pytensor: pytest imports it
 before the test modules, and :func:`pytest_configure` checks that pytensor picked the folder up.
 A serial run (no xdist) is left alone.
+
+Importing bayesfit does not configure PyTensor's BLAS; bayesfit does it at its first compilation.
+Many tests compile graphs of their own, in any order, so the session configures it first
+(:func:`blas`), as a user's code that compiles its own graphs would.
 """
 
 from __future__ import annotations
@@ -50,3 +54,11 @@ def pytest_configure(config: pytest.Config) -> None:
             f"xdist worker {WORKER}: pytensor compiles into {pytensor.config.compiledir}, not its own folder: "
             "pytensor was imported (by a plugin?) before tests/conftest.py set PYTENSOR_FLAGS"
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def blas() -> None:
+    """BLAS configured before the first test compiles anything (see the module notes)."""
+    from bayesfit.backend import configure_blas
+
+    configure_blas()

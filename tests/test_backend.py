@@ -47,3 +47,18 @@ def test_disabled_by_environment_and_user_flags_win():
             environment["PYTENSOR_FLAGS"] = os.environ["PYTENSOR_FLAGS"] + "," + extra["PYTENSOR_FLAGS"]
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
         assert expected in result.stdout, result.stderr
+
+
+def test_an_unusable_openblas_is_a_warning_and_changes_nothing(tmp_path):
+    code = (
+        "import bayesfit.backend as backend, pytensor\n"
+        "def missing(): raise LookupError('no library here')\n"
+        "backend._scipy_openblas_library = missing\n"
+        "status = backend.configure_blas()\n"
+        "assert not status.configured and not hasattr(type(pytensor.config).__dict__['blas__ldflags'], 'val')\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "BAYESFIT_BLAS"}
+    environment["PYTENSOR_FLAGS"] = f"compiledir={tmp_path}"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert "BLAS: SciPy's OpenBLAS not usable: no library here; PyTensor searches" in result.stderr

@@ -7,31 +7,16 @@ result can be traced back to exactly what produced it.
 from __future__ import annotations
 
 import hashlib
-import platform
-from collections.abc import Iterable, Sequence
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bayesfit.analysis.spec import AnalysisSpec
+from bayesfit.environment import package_versions
 
-__all__ = ["DEPENDENCIES", "file_sha256", "input_files", "package_versions", "provenance"]
-
-#: Distributions whose versions a run records (``None`` when not installed).
-DEPENDENCIES = ("bayesfit", "numpy", "scipy", "pytensor", "pymc", "arviz", "nutpie", "pyhf", "matplotlib")
+__all__ = ["file_sha256", "input_files", "provenance"]
 
 _CHUNK = 1 << 20
-
-
-def package_versions(names: Iterable[str] = DEPENDENCIES) -> dict[str, str | None]:
-    """``{distribution: version}`` of the installed distributions, ``None`` for missing ones."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def file_sha256(path: str | Path) -> str:

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytensor
 import pytensor.tensor as pt
 
 from bayesfit.errors import PredictorError, WorkspaceError
@@ -121,13 +120,8 @@ class HistFactoryPredictor(Predictor):
         """:meth:`expected_by_sample` as numpy at parameter ``values`` (missing: defaults),
         ``(n_samples, n_bins)``; compiled once."""
         checked = self.check_values(values)
-        cache = self.__dict__.setdefault("_compiled_functions", {})
-        if "by_sample" not in cache:
-            inputs = self.symbols()
-            cache["by_sample"] = pytensor.function(
-                [inputs[name] for name in self.parameter_names], self.expected_by_sample(inputs)
-            )
-        return np.asarray(cache["by_sample"](*(checked[name] for name in self.parameter_names)))
+        function = self._compiled("expected_by_sample")
+        return np.asarray(function(*(checked[name] for name in self.parameter_names)))
 
 
 def _as_parameter(parameter_set: ParameterSet) -> Parameter:

@@ -16,7 +16,9 @@ Evidences need proper priors: a flat prior over an infinite range makes ``Z`` ar
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +26,7 @@ import numpy as np
 from scipy import special
 from scipy.stats import gaussian_kde
 
+from bayesfit.backend import configure_blas
 from bayesfit.errors import InferenceError, ModelError
 from bayesfit.inference.results import BayesFactorResult, EvidenceResult
 from bayesfit.model import BinnedModel, ModelParameter
@@ -31,6 +34,8 @@ from bayesfit.model import BinnedModel, ModelParameter
 __all__ = ["BAYES_FACTOR_METHODS", "bayes_factor", "log_evidence_smc", "pymc_log_evidence", "savage_dickey"]
 
 BAYES_FACTOR_METHODS = ("smc", "savage_dickey")
+
+logger = logging.getLogger(__name__)
 
 
 def log_evidence_smc(
@@ -68,6 +73,9 @@ def pymc_log_evidence(
     if chains < 1 or draws < 2:
         raise ModelError(f"SMC needs chains >= 1 and draws >= 2, got chains={chains}, draws={draws}")
     cores = cores or min(chains, os.cpu_count() or 1)
+    configure_blas()
+    logger.info("SMC: %d chains of %d particles on %d cores", chains, draws, cores)
+    start = time.perf_counter()
     seeds = np.random.SeedSequence(seed).spawn(chains + 1)
     idata = pm.sample_smc(
         draws=draws, chains=chains, cores=cores, random_seed=np.random.default_rng(seeds[-1]),
@@ -77,6 +85,7 @@ def pymc_log_evidence(
     per_chain = _last_finite_per_chain(idata.sample_stats["log_marginal_likelihood"].values)
     log_evidence = float(special.logsumexp(per_chain) - np.log(chains))
     error = float(np.std(per_chain, ddof=1) / np.sqrt(chains)) if chains > 1 else float("nan")
+    logger.info("SMC: ln Z = %.3f +- %.3f in %.1f s", log_evidence, error, time.perf_counter() - start)
     return EvidenceResult(log_evidence, error, per_chain)
 
 

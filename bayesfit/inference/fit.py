@@ -42,7 +42,7 @@ from bayesfit.model import BinnedModel
 
 __all__ = ["EDM_TOLERANCE", "MINIMIZER_OPTIONS", "RANDOM_STARTS", "RANDOM_STARTS_MAX_SIZE", "fit"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: Largest estimated distance to the minimum (units of ``-ln L``) of a converged fit.
 EDM_TOLERANCE = 1e-5
@@ -172,14 +172,14 @@ def fit(
     converged_starts = [r.fun for r in results if r is not None and getattr(r, "converged", False)]
     minima_agree = all(abs(v - best.fun) <= MINIMA_TOLERANCE for v in converged_starts)
     if not minima_agree:
-        log.warning(
+        logger.warning(
             "fit: the starts reached different minima (-ln L %s); the best is kept",
             ", ".join(f"{v:.6g}" for v in sorted(converged_starts)),
         )
     variances = np.diag(covariance)
     error_vector = np.where(variances >= 0, np.sqrt(np.abs(variances)), np.nan)
     error_vector[~free] = 0.0
-    return FitResult(
+    result = FitResult(
         values=objective.unpack(x_best),
         errors=_errors(objective, error_vector),
         labels=objective.labels(),
@@ -196,6 +196,9 @@ def fit(
         fixed={objective.labels()[i]: v for i, v in fixed_entries.items()},
         entry_labels={p.name: p.labels for p in objective.model.variables},
     )
+    logger.debug("fit (%s, %d free entries, %d start(s)): -ln L %.10g, edm %.2g, converged %s", objective.kind,
+                 int(free.sum()), len(start_vectors), result.nll, result.edm, result.converged)
+    return result
 
 
 def _fit_bounds(objective: Objective, bounds: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:

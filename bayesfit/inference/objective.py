@@ -16,6 +16,8 @@ large model takes minutes.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +31,8 @@ from bayesfit.model import BinnedModel, ModelParameter, ObservedData
 __all__ = ["EXPECTED_FLOOR", "FIT_KINDS", "Objective", "objective_for"]
 
 FIT_KINDS = ("ml", "map")
+
+logger = logging.getLogger(__name__)
 
 #: Smallest expectation in bins with data seen by the objective: keeps -ln L finite when an
 #: optimiser steps to mu = 0 (see :meth:`BinnedModel.log_likelihood`); it changes nothing where
@@ -52,7 +56,10 @@ def objective_for(model: BinnedModel | Objective, kind: str | None = None) -> Ob
     kind = kind or "ml"
     key = f"objective_{kind}"
     if key not in model.cache:
+        start = time.perf_counter()
         model.cache[key] = Objective(model, kind)
+        logger.debug("compiled the %s objective of %d entries in %.1f s", kind, model.cache[key].size,
+                     time.perf_counter() - start)
     return model.cache[key]
 
 

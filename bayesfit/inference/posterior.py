@@ -23,6 +23,7 @@ Divergences, large r-hat and small effective sample sizes are reported as
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import time
 import warnings
@@ -44,6 +45,8 @@ SAMPLERS = ("auto", "pymc", "nutpie")
 
 #: Models with at most this many free scalars get a dense (or low-rank) mass matrix.
 DENSE_MASS_MATRIX_MAX_SIZE = 20
+
+logger = logging.getLogger(__name__)
 
 
 class SamplingWarning(UserWarning):
@@ -107,6 +110,9 @@ def sample_posterior(
     if target_accept is None:
         target_accept = 0.98 if constrained else 0.9
     dense = size <= DENSE_MASS_MATRIX_MAX_SIZE
+    logger.debug("NUTS (%s) of %d free entries: %s mass matrix, target_accept %g", sampler, size,
+                 "dense" if dense else "low-rank" if sampler == "nutpie" and constrained else "diagonal",
+                 target_accept)
     if sampler == "nutpie":
         options = {"low_rank_modified_mass_matrix": dense or constrained, **(sampler_kwargs or {})}
         idata = _sample_nutpie(pymc_model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,

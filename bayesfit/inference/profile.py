@@ -10,6 +10,8 @@ bounds are refused.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +24,8 @@ from bayesfit.inference.results import FitResult, ProfileResult
 from bayesfit.model import BinnedModel
 
 __all__ = ["profile_likelihood", "profile_likelihood_2d"]
+
+logger = logging.getLogger(__name__)
 
 
 def profile_likelihood(
@@ -56,9 +60,12 @@ def profile_likelihood(
     if label in _labels_of(objective, fixed):
         raise InferenceError(f"cannot profile {parameter!r} while holding it fixed")
     values = _grid(objective, label, values)
+    logger.info("profile of %s: %d conditional fits", label, len(values))
+    start = time.perf_counter()
     if best_fit is None:
         best_fit = fit(objective, observed=observed, fixed=fixed)
     nll, converged = _scan_line(objective, fixed, label, values, best_fit, observed)
+    _log_done(label, converged, start)
     return ProfileResult(
         (label,), (values,), 2.0 * (nll - best_fit.nll), converged, best_fit, fixed, (_bounds(objective, label),)
     )
@@ -87,6 +94,8 @@ def profile_likelihood_2d(
         raise InferenceError(f"a 2-D profile needs two different entries, got {name_x!r} twice")
     fixed = dict(fixed or {})
     values_x, values_y = _grid(objective, name_x, values_x), _grid(objective, name_y, values_y)
+    logger.info("profile of %s and %s: %d x %d conditional fits", name_x, name_y, len(values_x), len(values_y))
+    start = time.perf_counter()
     if best_fit is None:
         best_fit = fit(objective, observed=observed, fixed=fixed)
     nll = np.empty((len(values_x), len(values_y)))
@@ -100,6 +109,7 @@ def profile_likelihood_2d(
     for i, row_start in enumerate(row_fits):
         nll[i], converged[i] = _scan_line(objective, {**fixed, name_x: values_x[i]}, name_y, values_y, row_start,
                                           observed)
+    _log_done(f"{name_x} and {name_y}", converged, start)
     return ProfileResult(
         (name_x, name_y), (values_x, values_y), 2.0 * (nll - best_fit.nll), converged, best_fit, fixed,
         (_bounds(objective, name_x), _bounds(objective, name_y)),
@@ -139,6 +149,11 @@ def _walk_outwards(
         warm = results[neighbour] if index != nearest else start
         results[index] = fit_at(float(values[index]), warm)
     return results
+
+
+def _log_done(what: str, converged: np.ndarray, start: float) -> None:
+    logger.debug("profile of %s: %d of %d fits converged, %.1f s", what, int(converged.sum()), converged.size,
+                 time.perf_counter() - start)
 
 
 def _ml_objective(model: BinnedModel | Objective) -> Objective:

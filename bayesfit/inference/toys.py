@@ -11,16 +11,19 @@ number of workers (a process pool, a ``dask.distributed.Client.get_executor()``,
 The compiled :class:`~bayesfit.inference.objective.Objective` is pickled once per study
 (cloudpickle: user terms may be lambdas) and unpickled once per worker process (a per-process
 cache keyed by the pickle's hash, so that further studies of the same objective on the same pool
-reuse it), never once per toy. Every task carries the pickled objective (tens of MB for
-per-event reweighting), so the toys go out in a few large chunks, ``TASKS_PER_WORKER`` per
-worker, not one task per toy.
+reuse it), never once per toy; a worker configures BLAS (:func:`bayesfit.backend.configure_blas`)
+before it unpickles, since unpickling compiles the objective's functions. Every task carries the
+pickled objective (tens of MB for per-event reweighting), so the toys go out in a few large
+chunks, ``TASKS_PER_WORKER`` per worker, not one task per toy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import nullcontext
@@ -29,6 +32,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from bayesfit.backend import configure_blas
 from bayesfit.errors import BayesfitError, InferenceError, ModelError
 from bayesfit.inference.objective import Objective, objective_for
 from bayesfit.inference.results import TestResult, ToyResult
@@ -40,6 +44,8 @@ __all__ = ["TASKS_PER_WORKER", "SerialExecutor", "asimov_data", "generate_toys",
 #: Tasks per worker a study is split into: enough to balance uneven fit times, few enough that
 #: sending the pickled objective with each task costs little (results do not depend on it).
 TASKS_PER_WORKER = 4
+
+logger = logging.getLogger(__name__)
 
 
 class SerialExecutor(Executor):
@@ -179,12 +185,18 @@ def run_toys(
     :class:`~bayesfit.inference.test_statistics.StatisticValue`."""
     toys = generate_toys(objective, point, n_toys, seed=seed)
     task = _ToyTask(objective, statistic, point)
+    n_workers = n_workers or os.cpu_count() or 1
+    where = type(executor).__name__ if executor is not None else "ProcessPoolExecutor"
+    logger.info("toys: %d fits on %d worker(s) of a %s", n_toys, n_workers, where)
+    start = time.perf_counter()
     try:
-        statistics = _run(task, toys, executor, n_workers or os.cpu_count() or 1)
+        statistics = _run(task, toys, executor, n_workers)
     finally:
         _OBJECTIVES.pop(task.token, None)
-    return ToyResult(statistics, {k: np.asarray(v) for k, v in point.items()}, seed if not isinstance(
+    study = ToyResult(statistics, {k: np.asarray(v) for k, v in point.items()}, seed if not isinstance(
         seed, np.random.SeedSequence) else seed.entropy)
+    logger.info("toys: %d fits in %.1f s, %d failed", n_toys, time.perf_counter() - start, study.n_failed)
+    return study
 
 
 #: Objectives of toy studies in this process, by the hash of their pickle (one unpickling per worker).
@@ -210,6 +222,7 @@ class _ToyTask:
     def objective(self) -> Objective:
         if self.token not in _OBJECTIVES:
             _OBJECTIVES.clear()  # keep only the latest objective in a worker
+            configure_blas()  # before unpickling compiles the objective's functions in a fresh process
             _OBJECTIVES[self.token] = pickle.loads(self.objective_bytes)
         return _OBJECTIVES[self.token]
 

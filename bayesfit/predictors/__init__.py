@@ -9,12 +9,8 @@
 - systematics: :class:`InterpolatedShifts` (+-1 sigma variations driven by nuisance parameters).
 """
 
-from bayesfit.backend import configure_blas
-
-configure_blas()  # link SciPy's OpenBLAS into PyTensor's C code before anything compiles
-
-from bayesfit.predictors.base import Parameter, Predictor  # noqa: E402
-from bayesfit.predictors.compose import (  # noqa: E402
+from bayesfit.predictors.base import Parameter, Predictor
+from bayesfit.predictors.compose import (
     ComposedPredictor,
     ConcatenatedPredictor,
     FixedParameters,
@@ -23,14 +19,14 @@ from bayesfit.predictors.compose import (  # noqa: E402
     SumPredictor,
     compose,
 )
-from bayesfit.predictors.compressed import CompressedReweightedMCPredictor  # noqa: E402
-from bayesfit.predictors.einsum import LinearEinsumPredictor  # noqa: E402
-from bayesfit.predictors.linearise import LinearMap, linear_map, linearise  # noqa: E402
-from bayesfit.predictors.matrix import MatrixPredictor  # noqa: E402
-from bayesfit.predictors.response import ResponseMatrix  # noqa: E402
-from bayesfit.predictors.reweight import Component, ReweightedMCPredictor  # noqa: E402
-from bayesfit.predictors.shifts import InterpolatedShifts  # noqa: E402
-from bayesfit.predictors.spectra import (  # noqa: E402
+from bayesfit.predictors.compressed import CompressedReweightedMCPredictor
+from bayesfit.predictors.einsum import LinearEinsumPredictor
+from bayesfit.predictors.linearise import LinearMap, linear_map, linearise
+from bayesfit.predictors.matrix import MatrixPredictor
+from bayesfit.predictors.response import ResponseMatrix
+from bayesfit.predictors.reweight import Component, ReweightedMCPredictor
+from bayesfit.predictors.shifts import InterpolatedShifts
+from bayesfit.predictors.spectra import (
     BrokenPowerLaw,
     CustomSpectrum,
     LogParabola,
@@ -38,7 +34,7 @@ from bayesfit.predictors.spectra import (  # noqa: E402
     PowerLaw,
     Spectrum,
 )
-from bayesfit.predictors.template import TemplatePredictor  # noqa: E402
+from bayesfit.predictors.template import TemplatePredictor
 
 __all__ = [
     "BrokenPowerLaw",

@@ -21,6 +21,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
+from bayesfit.backend import configure_blas
 from bayesfit.errors import PredictorError
 
 __all__ = ["Parameter", "Predictor", "TensorLike", "check_coefficients", "check_constant"]
@@ -254,8 +255,12 @@ class Predictor(ABC):
         return np.asarray(function(*(checked[name] for name in self.parameter_names)))
 
     def _compiled(self, method: str) -> pytensor.compile.Function:
+        """The graph of ``method(symbols)`` compiled as a function of the parameters in
+        :attr:`parameter_names` order, once per predictor (BLAS configured before the first
+        compilation of the process, see :mod:`bayesfit.backend`)."""
         cache = self.__dict__.setdefault("_compiled_functions", {})
         if method not in cache:
+            configure_blas()
             inputs = self.symbols()
             output = getattr(self, method)(inputs)
             if output is None:

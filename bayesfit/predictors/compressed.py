@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 
-from bayesfit.backend import configure_blas
 from bayesfit.errors import PredictorError
 from bayesfit.predictors.base import Parameter, Predictor, TensorLike
 from bayesfit.predictors.reweight import Component, _check_weights, _column, resolve_bin_index
@@ -41,8 +40,6 @@ __all__ = [
     "error_bound",
     "DEFAULT_RANGES",
 ]
-
-configure_blas()  # the compressed graph is a matrix-vector product: use a real BLAS for it
 
 #: Parameter ranges used when a spectrum parameter has no finite bounds of its own: spectral
 #: indices over the usual prior range of astrophysical fits, curvatures within +-0.5 per e-fold^2.
