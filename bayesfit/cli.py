@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bayesfit import __version__
-from bayesfit.errors import BayesfitError
+from bayesfit.errors import BayesfitError, SamplingInterrupted
 
 __all__ = ["LOG_FORMAT", "UsageError", "build_parser", "main"]
 
@@ -175,14 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _show(arguments)
             if arguments.command == "info":
                 return _info(arguments)
+    except (KeyboardInterrupt, SamplingInterrupted) as error:  # nothing new is written on an interrupt
+        print(f"bayesfit: interrupted{f': {error}' if str(error) else ''}", file=sys.stderr)
+        return 130
     except BayesfitError as error:
         if arguments.debug:
             raise
         print(f"bayesfit: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bayesfit: interrupted", file=sys.stderr)
-        return 130
     except Exception as error:  # an internal failure: one line, the traceback only on request
         if arguments.debug:
             raise

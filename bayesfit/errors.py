@@ -17,6 +17,7 @@ __all__ = [
     "ModelError",
     "InferenceError",
     "LimitNotFoundError",
+    "SamplingInterrupted",
     "AnalysisFileError",
     "WorkspaceError",
 ]
@@ -48,6 +49,10 @@ class ModelError(BayesfitError, ValueError):
 
 class InferenceError(BayesfitError, RuntimeError):
     """A fit, scan, toy study or sampler run failed in a way the user must know about."""
+
+
+class SamplingInterrupted(InferenceError):
+    """Sampling stopped before every chain had all its draws (an interrupt): no posterior."""
 
 
 class LimitNotFoundError(InferenceError):

@@ -1,7 +1,9 @@
 """Writing result files safely: never overwrite what a user saved unless asked, never half-write.
 
 Every file is written to a temporary file in the same folder and renamed into place, so a crash
-leaves either the old file or the complete new one.
+leaves either the old file or the complete new one; a result folder is staged beside its target
+and replaces it in one rename (:class:`ResultFolder`), so that a run leaves a complete folder or
+none.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import json
 import logging
 import math
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,10 @@ import numpy as np
 
 from bayesfit.errors import BayesfitError
 
-__all__ = ["OutputExistsError", "ResultFolder", "atomic_write", "progress_reporter", "strict_json"]
+__all__ = [
+    "MARKER", "OutputError", "OutputExistsError", "ResultFolder", "atomic_write", "progress_reporter", "safe_file_name",
+    "strict_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +55,10 @@ def strict_json(value: Any) -> Any:
 
 class OutputExistsError(BayesfitError, FileExistsError):
     """A result file exists already and overwriting was not allowed."""
+
+
+class OutputError(BayesfitError, OSError):
+    """Results cannot be written where they were asked for."""
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None], *, overwrite: bool = False) -> Path:
@@ -84,44 +95,126 @@ def _umask() -> int:
     return mask
 
 
-class ResultFolder:
-    """A folder of result files written atomically, refusing to overwrite without ``force``.
+#: Names of the files bayesfit writes into result folders; a folder holding only such files (or
+#: marked by :data:`MARKER`) is a result folder that ``force`` may replace as a whole.
+RESULT_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+\-]*\.(png|pdf|json|nc|csv)")
+#: The file that marks a folder as written by bayesfit.
+MARKER = ".bayesfit-results"
 
-    The check for existing files happens up front (:meth:`claim`), so a run does not spend minutes
-    sampling only to find that it may not write its results.
+
+def safe_file_name(name: str) -> str:
+    """``name`` as a plain file name inside a folder: every character other than letters, digits,
+    ``_.+-`` becomes ``_`` (path separators included) and leading dots are dropped, so that names
+    derived from user input (channels, parameters, analyses) never leave the folder or hide."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.+\-]", "_", str(name)).lstrip(".")
+    return cleaned or "_"
+
+
+class ResultFolder:
+    """A folder of results that is complete or absent.
+
+    Files are written into a hidden staging folder beside the target; :meth:`commit` (or leaving a
+    ``with`` block without an exception) replaces the target by it in one rename, an exception
+    (an interrupt included) removes it and leaves the target as it was. The target is checked when
+    the folder is made, before any work: it must not be a file, its parent must be writable, and an
+    existing non-empty folder is replaced only with ``force`` and only if bayesfit wrote it (it
+    holds the marker or only result files), so that nothing a user saved is lost.
+
+    >>> with ResultFolder("results/hese", force=False) as folder:  # doctest: +SKIP
+    ...     folder.write_json("summary.json", summary)
     """
 
     def __init__(self, path: str | Path, *, force: bool = False) -> None:
         self.path = Path(path)
         self.force = force
+        self._staging: Path | None = None
+        self._check_target()
 
-    def claim(self, names: Iterable[str]) -> None:
-        """Fail early if any of ``names`` exists and ``force`` is off."""
-        if self.force:
-            return
-        existing = sorted(name for name in names if (self.path / name).exists())
-        if existing:
-            raise OutputExistsError(
-                f"{self.path} already holds {', '.join(existing)}; use --force to overwrite, "
-                "or --out to choose another folder"
-            )
+    def _check_target(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputExistsError(f"{self.path} is a file, not a folder: choose another --out")
+        if self.path.is_dir():
+            existing = sorted(entry.name for entry in self.path.iterdir())
+            if existing and not self.force:
+                shown = ", ".join(existing[:4]) + (", ..." if len(existing) > 4 else "")
+                raise OutputExistsError(
+                    f"{self.path} already holds {shown}; use --force to replace the folder's content, "
+                    "or --out to choose another folder"
+                )
+            foreign = [name for name in existing if name != MARKER and not RESULT_FILE.fullmatch(name)]
+            if foreign and MARKER not in existing:
+                raise OutputExistsError(
+                    f"{self.path} holds {', '.join(foreign[:4])}, which bayesfit did not write; --force only "
+                    "replaces result folders: choose another --out"
+                )
+        ancestor = self.path.absolute().parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write results into {self.path}: {ancestor} is not a writable folder")
+
+    @property
+    def staging(self) -> Path:
+        """The hidden folder the files go to until :meth:`commit` (made on first use)."""
+        if self._staging is None:
+            parent = self.path.absolute().parent
+            parent.mkdir(parents=True, exist_ok=True)
+            self._staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".partial", dir=parent))
+        return self._staging
 
     def write(self, name: str, write: Callable[[Path], None]) -> Path:
-        """Write the file ``name`` with ``write(temporary_path)``."""
-        return atomic_write(self.path / name, write, overwrite=self.force)
+        """Write the file ``name`` (made a safe file name) with ``write(temporary_path)``; returns
+        its final path in the target folder."""
+        name = safe_file_name(name)
+        if (self.staging / name).exists():
+            raise OutputExistsError(f"{name} is written twice into {self.path}")
+        atomic_write(self.staging / name, write)
+        return self.path / name
 
     def write_figure(self, name: str, figure: Any, *, dpi: int = 110) -> Path:
         """Save a matplotlib figure as PNG file ``name`` and close it."""
         import matplotlib.pyplot as plt
 
-        path = self.write(name, lambda temporary: figure.savefig(temporary, dpi=dpi, format="png"))
-        plt.close(figure)
-        return path
+        try:
+            return self.write(name, lambda temporary: figure.savefig(temporary, dpi=dpi, format="png"))
+        finally:
+            plt.close(figure)
 
     def write_json(self, name: str, content: Any) -> Path:
         """Write ``content`` as indented strict JSON (NaN and infinities as ``null``)."""
         text = json.dumps(strict_json(content), indent=2, sort_keys=False, allow_nan=False) + "\n"
         return self.write(name, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+    def commit(self) -> Path:
+        """Replace the target folder by the staged files (the previous content goes as a whole)."""
+        staging = self.staging
+        (staging / MARKER).write_text("written by bayesfit; `--force` may replace this folder as a whole\n")
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp creates 0700; give the usual permissions
+        if self.path.exists():
+            self._check_target()  # nothing appeared in the meantime that is not ours to replace
+            previous = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".replaced", dir=staging.parent))
+            os.replace(self.path, previous / self.path.name)
+            os.replace(staging, self.path)
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.replace(staging, self.path)
+        self._staging = None
+        return self.path
+
+    def discard(self) -> None:
+        """Remove the staged files; the target stays as it was."""
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def __enter__(self) -> ResultFolder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
 
 
 def progress_reporter(enabled: bool) -> Callable[[str], None]:

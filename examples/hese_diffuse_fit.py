@@ -18,7 +18,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 import bayesfit
@@ -42,8 +41,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000, help="posterior draws per chain")
     parser.add_argument("--force", action="store_true", help="overwrite existing plots")
     arguments = parser.parse_args()
-    folder = ResultFolder(arguments.out, force=arguments.force)
-    folder.claim(["counts_energy.png", "counts_zenith.png", "corner.png", "profile_astro_gamma.png"])
+    folder = ResultFolder(arguments.out, force=arguments.force)  # checked now, written at the end
 
     # Load the simulation and the data
     if arguments.data is None or arguments.simulation is None:
@@ -127,13 +125,13 @@ def main() -> None:
         )[0],
     }
     predictive = idata.posterior_predictive["counts"].values.reshape(-1, binning.size)
-    for name, figure in projection_figures(binning, CountsToPlot(counts, components, predictive)).items():
-        folder.write(f"{name}.png", lambda path, figure=figure: figure.savefig(path, dpi=110, format="png"))
-    corner = np.ravel(plot_corner(idata, PARAMETERS))[0].figure
-    folder.write("corner.png", lambda path: corner.savefig(path, dpi=110, format="png"))
-    profile = plot_profile(scan.values, scan.twice_delta_nll, parameter="astro_gamma", best_fit=float(result.values["astro_gamma"]))
-    folder.write("profile_astro_gamma.png", lambda path: profile.figure.savefig(path, dpi=110, format="png"))
-    plt.close("all")
+    with folder:  # all plots or none
+        for name, figure in projection_figures(binning, CountsToPlot(counts, components, predictive)).items():
+            folder.write_figure(f"{name}.png", figure)
+        folder.write_figure("corner.png", np.ravel(plot_corner(idata, PARAMETERS))[0].figure)
+        profile = plot_profile(scan.values, scan.twice_delta_nll, parameter="astro_gamma",
+                               best_fit=float(result.values["astro_gamma"]))
+        folder.write_figure("profile_astro_gamma.png", profile.figure)
     print(f"plots in {folder.path}/")
 
 

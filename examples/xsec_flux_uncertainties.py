@@ -44,8 +44,6 @@ PRIORS = {"weights": {"Uniform": {"lower": 0.0, "upper": 3.0}}}
 """Proper priors for the Bayesian parts: every template weight uniform in [0, 3] (1 = truth)."""
 
 HYPOTHESES = {"A only": ("noise", "background", "model_A"), "B only": ("noise", "background", "model_B")}
-PLOTS = ["flux.png", "xsec_templates.png", "truth_check.png", "reco_posterior_predictive.png",
-         "wilks_pvalues.png", "corner.png", "traces.png"]
 
 
 def main() -> None:
@@ -58,8 +56,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20190601)
     parser.add_argument("--force", action="store_true", help="overwrite existing plots")
     arguments = parser.parse_args()
-    folder = ResultFolder(arguments.out, force=arguments.force)
-    folder.claim(PLOTS + ["summary.json"])
+    folder = ResultFolder(arguments.out, force=arguments.force)  # checked now, written at the end
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -138,22 +135,23 @@ def main() -> None:
     print(f"ln BF(A / B) = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f}")
     lap("bayes_factor")
 
-    # 8. plots
-    _plot_all(folder, inputs, chain, best, posterior, weights_scan, scans)
-    lap("plots")
-    timings["total"] = sum(timings.values())
-    print("timings [s]: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
-    folder.write_json("summary.json", {
-        "source": inputs.source,
-        "ml_fit": {"weights": best.values["weights"].tolist(), "errors": best.errors["weights"].tolist(),
-                   "nll": best.nll, "converged": best.converged},
-        "toy_pvalues": {label: {"p_value": r.p_value, "error": r.p_value_error, "n_toys": arguments.toys}
-                        for label, r in toy_results.items()},
-        "posterior": {name: {"summary": summary.to_dict(orient="index"), **diagnostics[name]}
-                      for name, summary in summaries.items()},
-        "ln_bayes_factor_A_over_B": {"value": factor.ln_bayes_factor, "error": factor.error},
-        "timings_s": timings,
-    })
+    # 8. plots and the summary: all or none
+    with folder:
+        _plot_all(folder, inputs, chain, best, posterior, weights_scan, scans)
+        lap("plots")
+        timings["total"] = sum(timings.values())
+        print("timings [s]: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
+        folder.write_json("summary.json", {
+            "source": inputs.source,
+            "ml_fit": {"weights": best.values["weights"].tolist(), "errors": best.errors["weights"].tolist(),
+                       "nll": best.nll, "converged": best.converged},
+            "toy_pvalues": {label: {"p_value": r.p_value, "error": r.p_value_error, "n_toys": arguments.toys}
+                            for label, r in toy_results.items()},
+            "posterior": {name: {"summary": summary.to_dict(orient="index"), **diagnostics[name]}
+                          for name, summary in summaries.items()},
+            "ln_bayes_factor_A_over_B": {"value": factor.ln_bayes_factor, "error": factor.error},
+            "timings_s": timings,
+        })
     print(f"plots and summary.json in {arguments.out}")
 
 

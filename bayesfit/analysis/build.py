@@ -194,16 +194,6 @@ class Analysis(ABC):
         """Figures of the inputs (e.g. flux throws), ``{file stem: figure}``; none by default."""
         return {}
 
-    #: File stems of :meth:`input_figures`, known before they are drawn.
-    input_figure_names: tuple[str, ...] = ()
-
-    def figure_names(self, sampled: bool) -> list[str]:
-        """The files :meth:`figures` writes (known before the run, so that none is overwritten)."""
-        names = [f"{name}.png" for name in self.input_figure_names]
-        if isinstance(self.binning, RectilinearBinning):
-            names += [f"counts_{axis.variable}.png" for axis in self.binning.axes if not isinstance(axis, CategoryAxis)]
-        return names
-
     def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
         """The model's figures ``{file name: figure}``: the inputs, and on a rectilinear binning the
         counts projected on each continuous axis with the fitted components and, when sampled, the
@@ -541,8 +531,6 @@ class CrossSectionAnalysis(Analysis):
             alone = {**point, **{other: 0.0 for other in scales.values() if other != scale}}
             expected[name] = weights @ self._unfixed_predictor.evaluate(alone)
         return expected
-
-    input_figure_names = ("flux", "cross_sections")
 
     def input_figures(self) -> dict[str, Any]:
         from bayesfit.workflows.xsec_figures import cross_section_figure, flux_figure

@@ -5,7 +5,9 @@ Outputs (in ``results/<name>/`` unless ``out`` is given): ``summary.json`` (see
 included, is also its posterior group's ``bayesfit_summary`` attribute), and PNG figures: counts per
 continuous axis with the fitted components and the posterior-predictive band, the corner plot,
 traces, profile-likelihood scans with their Wilks p-values, and the inputs of a cross-section
-analysis (flux throws, cross sections). Existing files are never overwritten without ``force``.
+analysis (flux throws, cross sections). The folder is complete or absent (see
+:class:`~bayesfit.output.ResultFolder`): an error or an interrupt at any phase leaves the target as
+it was, and an existing result folder is replaced as a whole, only with ``force``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bayesfit.analysis.provenance import provenance
 from bayesfit.analysis.report import posterior_summary, sampling_summary, validate_summary
 from bayesfit.analysis.spec import AnalysisSpec, InferenceSettings, read_analysis
 from bayesfit.errors import LimitNotFoundError
-from bayesfit.output import ResultFolder, progress_reporter, strict_json
+from bayesfit.output import ResultFolder, progress_reporter, safe_file_name, strict_json
 
 __all__ = ["CORNER_ENTRIES", "PhaseTimer", "RunOptions", "RunResult", "corner_names", "run_analysis", "run_analysis_file"]
 
@@ -68,145 +70,145 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     say = progress_reporter(options.progress)
     timing = PhaseTimer(say)
 
-    with timing("build"):
-        analysis = Analysis(spec)
-    say(f"built {analysis!r}")
-    folder = ResultFolder(options.out or Path("results") / spec.name, force=options.force)
-    folder.claim(_planned_files(analysis, settings, options.sample))
-    with timing("fit"):
-        best_fit = analysis.fit()
-    summary: dict[str, Any] = {
-        "analysis": spec.name,
-        "model": _model_summary(analysis),
-        "data": analysis.data_summary(),
-        "fit": best_fit.to_dict(),
-    }
-
-    scans = {}
-    for parameter, grid in settings.profile.items():
-        with timing("profiles"):
-            values = np.linspace(grid["start"], grid["stop"], int(grid.get("points", 21)))
-            fixed = dict(grid.get("fixed", {}))
-            scans[parameter] = analysis.profile(parameter, values, best_fit=None if fixed else best_fit, fixed=fixed)
-        lower, upper = scans[parameter].interval()
-        summary.setdefault("profiles", {})[parameter] = {
-            "values": values.tolist(),
-            "fixed": fixed,
-            "twice_delta_nll": scans[parameter].twice_delta_nll.tolist(),
-            "p_value_wilks": scans[parameter].p_values().tolist(),
-            "interval_68": [lower, upper],
+    folder = ResultFolder(options.out or Path("results") / safe_file_name(spec.name), force=options.force)
+    with folder:  # complete or absent: staged beside the target, which it replaces at the end
+        with timing("build"):
+            analysis = Analysis(spec)
+        say(f"built {analysis!r}")
+        with timing("fit"):
+            best_fit = analysis.fit()
+        summary: dict[str, Any] = {
+            "analysis": spec.name,
+            "model": _model_summary(analysis),
+            "data": analysis.data_summary(),
+            "fit": best_fit.to_dict(),
         }
-        say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}]")
 
-    for test_name, test in settings.tests.items():
-        n_toys = int(test.get("toys", settings.toys.get("count", 0)))
-        statistic = test.get("statistic", "likelihood_ratio")
-        with timing("tests"):
-            outcome = analysis.hypothesis_test(
-                test["hypothesis"], n_toys=n_toys, workers=settings.toys.get("workers"), seed=settings.seed,
-                best_fit=best_fit, statistic=statistic,
-            )
-        entry = {
-            "hypothesis": dict(test["hypothesis"]),
-            "statistic": float(outcome.wilks.statistic),
-            "dof": int(outcome.wilks.dof),
-            "p_value_wilks": float(outcome.wilks.p_value),
-        }
-        if outcome.toys is not None:
-            entry.update(
-                toy_statistic=statistic,
-                observed_toy_statistic=float(outcome.toys.statistic),
-                toys=n_toys,
-                p_value_toys=float(outcome.toys.p_value),
-                p_value_toys_error=float(outcome.toys.p_value_error),
-                p_value_toys_upper_limit=outcome.toys.p_value_upper_limit,
-                failed_toy_fits=int(outcome.toys.toys.n_failed),
-            )
-        summary.setdefault("tests", {})[test_name] = entry
-        toys_text = "" if outcome.toys is None else f", toys {outcome.toys.p_value:.3g} +- {outcome.toys.p_value_error:.2g}"
-        say(f"test {test_name}: TS = {entry['statistic']:.3f}, p (Wilks) = {entry['p_value_wilks']:.3g}{toys_text}")
+        scans = {}
+        for parameter, grid in settings.profile.items():
+            with timing("profiles"):
+                values = np.linspace(grid["start"], grid["stop"], int(grid.get("points", 21)))
+                fixed = dict(grid.get("fixed", {}))
+                scans[parameter] = analysis.profile(parameter, values, best_fit=None if fixed else best_fit, fixed=fixed)
+            lower, upper = scans[parameter].interval()
+            summary.setdefault("profiles", {})[parameter] = {
+                "values": values.tolist(),
+                "fixed": fixed,
+                "twice_delta_nll": scans[parameter].twice_delta_nll.tolist(),
+                "p_value_wilks": scans[parameter].p_values().tolist(),
+                "interval_68": [lower, upper],
+            }
+            say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}]")
 
-    for factor_name, hypotheses in settings.bayes_factors.items():
-        with timing("bayes_factors"):
-            factor = analysis.bayes_factor(
-                hypotheses["numerator"], hypotheses["denominator"], draws=int(hypotheses.get("draws", 1000)),
-                chains=int(hypotheses.get("chains", 2)), seed=settings.seed,
-            )
-        summary.setdefault("bayes_factors", {})[factor_name] = {
-            "numerator": dict(hypotheses["numerator"]),
-            "denominator": dict(hypotheses["denominator"]),
-            **factor.to_dict(),
-        }
-        say(f"Bayes factor {factor_name}: ln BF = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f}")
-
-    for test_name, test in settings.hypotests.items():
-        with timing("hypotests"):
-            result = analysis.hypotest(
-                float(test["poi_value"]), poi=test.get("poi"), test_statistic=test.get("test_statistic", "qmu_tilde"),
-                calculator=test.get("calculator", "asymptotic"), n_toys=int(test.get("toys", 1000)),
-                seed=settings.seed, n_workers=settings.toys.get("workers"),
-            )
-        summary.setdefault("hypotests", {})[test_name] = result.to_dict()
-        say(
-            f"hypotest {test_name} ({result.test_statistic}, {result.poi} = {result.poi_value:g}): "
-            f"CLs = {result.cls:.4g}, p = {result.p_value:.4g} ({result.significance:.2f} sigma)"
-        )
-
-    limit_settings = dict(settings.upper_limit or {})
-    if limit_settings:
-        scan = limit_settings.get("scan")
-        try:
-            with timing("upper_limit"):
-                limit = analysis.upper_limit(
-                    poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
-                    test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
-                    calculator=limit_settings.get("calculator", "asymptotic"),
-                    scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
-                    n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed,
-                    n_workers=settings.toys.get("workers"),
+        for test_name, test in settings.tests.items():
+            n_toys = int(test.get("toys", settings.toys.get("count", 0)))
+            statistic = test.get("statistic", "likelihood_ratio")
+            with timing("tests"):
+                outcome = analysis.hypothesis_test(
+                    test["hypothesis"], n_toys=n_toys, workers=settings.toys.get("workers"), seed=settings.seed,
+                    best_fit=best_fit, statistic=statistic,
                 )
-        except LimitNotFoundError as error:  # e.g. CLs never falls to 5% within the POI's bounds
-            say(f"no CLs upper limit: {error}")
-        else:
-            summary["upper_limit"] = limit.to_dict()
+            entry = {
+                "hypothesis": dict(test["hypothesis"]),
+                "statistic": float(outcome.wilks.statistic),
+                "dof": int(outcome.wilks.dof),
+                "p_value_wilks": float(outcome.wilks.p_value),
+            }
+            if outcome.toys is not None:
+                entry.update(
+                    toy_statistic=statistic,
+                    observed_toy_statistic=float(outcome.toys.statistic),
+                    toys=n_toys,
+                    p_value_toys=float(outcome.toys.p_value),
+                    p_value_toys_error=float(outcome.toys.p_value_error),
+                    p_value_toys_upper_limit=outcome.toys.p_value_upper_limit,
+                    failed_toy_fits=int(outcome.toys.toys.n_failed),
+                )
+            summary.setdefault("tests", {})[test_name] = entry
+            toys_text = "" if outcome.toys is None else f", toys {outcome.toys.p_value:.3g} +- {outcome.toys.p_value_error:.2g}"
+            say(f"test {test_name}: TS = {entry['statistic']:.3f}, p (Wilks) = {entry['p_value_wilks']:.3g}{toys_text}")
+
+        for factor_name, hypotheses in settings.bayes_factors.items():
+            with timing("bayes_factors"):
+                factor = analysis.bayes_factor(
+                    hypotheses["numerator"], hypotheses["denominator"], draws=int(hypotheses.get("draws", 1000)),
+                    chains=int(hypotheses.get("chains", 2)), seed=settings.seed,
+                )
+            summary.setdefault("bayes_factors", {})[factor_name] = {
+                "numerator": dict(hypotheses["numerator"]),
+                "denominator": dict(hypotheses["denominator"]),
+                **factor.to_dict(),
+            }
+            say(f"Bayes factor {factor_name}: ln BF = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f}")
+
+        for test_name, test in settings.hypotests.items():
+            with timing("hypotests"):
+                result = analysis.hypotest(
+                    float(test["poi_value"]), poi=test.get("poi"), test_statistic=test.get("test_statistic", "qmu_tilde"),
+                    calculator=test.get("calculator", "asymptotic"), n_toys=int(test.get("toys", 1000)),
+                    seed=settings.seed, n_workers=settings.toys.get("workers"),
+                )
+            summary.setdefault("hypotests", {})[test_name] = result.to_dict()
             say(
-                f"{round(100 * limit.level)}% CLs upper limit on {limit.poi}: {limit.observed:.4g} "
-                f"(expected {limit.expected[2]:.4g})"
+                f"hypotest {test_name} ({result.test_statistic}, {result.poi} = {result.poi_value:g}): "
+                f"CLs = {result.cls:.4g}, p = {result.p_value:.4g} ({result.significance:.2f} sigma)"
             )
 
-    idata = None
-    if options.sample:
-        say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {settings.sampler}")
-        with timing("sampling"):
-            idata = analysis.sample(
-                draws=settings.draws,
-                tune=settings.tune,
-                chains=settings.chains,
-                seed=settings.seed,
-                sampler=settings.sampler,
-                target_accept=settings.target_accept,
-                predictive=True,
-                progressbar=options.progress,
-            )
-        names = [p.name for p in analysis.model.free_parameters]
-        summary["posterior"] = posterior_summary(idata, names)
-        summary["sampling"] = {**sampling_summary(idata, timing.seconds["sampling"]), "sampler": settings.sampler}
-        if limit_settings.get("credible"):
-            credible = analysis.upper_limit(method="credible", poi=limit_settings.get("poi"),
-                                            level=float(limit_settings.get("level", 0.95)), idata=idata)
-            summary["upper_limit_credible"] = credible.to_dict()
-            say(f"{round(100 * credible.level)}% credible upper limit on {credible.poi}: {credible.observed:.4g}")
+        limit_settings = dict(settings.upper_limit or {})
+        if limit_settings:
+            scan = limit_settings.get("scan")
+            try:
+                with timing("upper_limit"):
+                    limit = analysis.upper_limit(
+                        poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
+                        test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
+                        calculator=limit_settings.get("calculator", "asymptotic"),
+                        scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
+                        n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed,
+                        n_workers=settings.toys.get("workers"),
+                    )
+            except LimitNotFoundError as error:  # e.g. CLs never falls to 5% within the POI's bounds
+                say(f"no CLs upper limit: {error}")
+            else:
+                summary["upper_limit"] = limit.to_dict()
+                say(
+                    f"{round(100 * limit.level)}% CLs upper limit on {limit.poi}: {limit.observed:.4g} "
+                    f"(expected {limit.expected[2]:.4g})"
+                )
 
-    summary["provenance"] = provenance(spec, options.overrides, settings.seed)
-    with timing("figures"):
-        files = _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
-    summary["timing"] = timing.summary()
-    summary = strict_json(summary)
-    validate_summary(summary)
-    if idata is not None:  # the posterior with everything else the run computed, and where it came from
-        idata.posterior.attrs["bayesfit_summary"] = json.dumps(summary)
-        files.insert(0, folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
-    files.insert(0, folder.write_json("summary.json", summary))
+        idata = None
+        if options.sample:
+            say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {settings.sampler}")
+            with timing("sampling"):
+                idata = analysis.sample(
+                    draws=settings.draws,
+                    tune=settings.tune,
+                    chains=settings.chains,
+                    seed=settings.seed,
+                    sampler=settings.sampler,
+                    target_accept=settings.target_accept,
+                    predictive=True,
+                    progressbar=options.progress,
+                )
+            names = [p.name for p in analysis.model.free_parameters]
+            summary["posterior"] = posterior_summary(idata, names)
+            summary["sampling"] = {**sampling_summary(idata, timing.seconds["sampling"]), "sampler": settings.sampler}
+            if limit_settings.get("credible"):
+                credible = analysis.upper_limit(method="credible", poi=limit_settings.get("poi"),
+                                                level=float(limit_settings.get("level", 0.95)), idata=idata)
+                summary["upper_limit_credible"] = credible.to_dict()
+                say(f"{round(100 * credible.level)}% credible upper limit on {credible.poi}: {credible.observed:.4g}")
+
+        summary["provenance"] = provenance(spec, options.overrides, settings.seed)
+        with timing("figures"):
+            files = _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
+        summary["timing"] = timing.summary()
+        summary = strict_json(summary)
+        validate_summary(summary)
+        if idata is not None:  # the posterior with everything else the run computed, and where it came from
+            idata.posterior.attrs["bayesfit_summary"] = json.dumps(summary)
+            files.insert(0, folder.write("posterior.nc", lambda temporary: idata.to_netcdf(str(temporary))))
+        files.insert(0, folder.write_json("summary.json", summary))
     say(f"results in {folder.path}/")
     return RunResult(summary, folder.path, files)
 
@@ -258,16 +260,6 @@ def _settings(settings: InferenceSettings, options: RunOptions) -> InferenceSett
         if field.name in {"draws", "tune", "chains", "seed", "sampler"} and getattr(options, field.name) is not None
     }
     return dataclasses.replace(settings, **chosen)
-
-
-def _planned_files(analysis: Any, settings: InferenceSettings, sample: bool) -> list[str]:
-    names = ["summary.json"] + [_profile_file(parameter) for parameter in settings.profile]
-    if settings.profile:
-        names.append("pvalue_scans.png")
-    names += analysis.figure_names(sample)
-    if sample:
-        names += ["posterior.nc", "corner.png", "traces.png"]
-    return names
 
 
 def _profile_file(parameter: str) -> str:

@@ -96,9 +96,6 @@ class WorkspaceAnalysis(Analysis):
         samples = self.predictor.layout.sample_names
         return {name: rates[index] for index, name in enumerate(samples)}
 
-    def figure_names(self, sampled: bool) -> list[str]:
-        return ["pulls.png"] + [f"channel_{channel}.png" for channel in self.workspace.channel_names]
-
     def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
         """Pre- and post-fit counts per channel (with the posterior-predictive band) and the pulls
         of the constrained parameters (fit, and posterior when sampled)."""

@@ -34,7 +34,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from bayesfit.errors import InferenceError, ModelError
+from bayesfit.errors import InferenceError, ModelError, SamplingInterrupted
 from bayesfit.likelihood import universe_probabilities
 from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 from bayesfit.model.pymc_model import constraint_group_names
@@ -156,7 +156,7 @@ def _check_complete(idata: Any, chains: int, draws: int) -> None:
     posterior = getattr(idata, "posterior", None)
     got = (0, 0) if posterior is None else (posterior.sizes.get("chain", 0), posterior.sizes.get("draw", 0))
     if got != (chains, draws):
-        raise InferenceError(
+        raise SamplingInterrupted(
             f"sampling returned {got[0]} chain(s) x {got[1]} draw(s), {chains} x {draws} were asked for "
             "(interrupted?); no posterior is returned"
         )
