@@ -136,3 +136,14 @@ def test_an_interrupt_exits_130_and_writes_nothing(tmp_path, after, delay):
     assert code == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists() and _entries(tmp_path) == []
+
+
+def test_an_analysis_named_dot_dot_writes_below_results(tmp_path, monkeypatch):
+    from bayesfit.analysis.run import RunOptions, run_analysis_file
+
+    monkeypatch.chdir(tmp_path)
+    overrides = ("name=..", f"data.path={SMALL / 'hese_toy_data.json'}", f"simulation.path={SMALL / 'hese_toy_simulation.json'}",
+                 "inference={}")
+    result = run_analysis_file(MODELS / "hese_diffuse.yaml", RunOptions(overrides=overrides, sample=False, progress=False))
+    assert result.folder == Path("results") / "_" and _entries(tmp_path) == ["results"]
+    assert _entries(tmp_path / "results") == ["_"]
