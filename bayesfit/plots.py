@@ -195,3 +195,113 @@ def plot_traces(idata: Any, var_names: Sequence[str] | None = None, **kwargs: An
     import arviz as az
 
     return az.plot_trace(idata, var_names=list(var_names) if var_names else None, **kwargs)
+
+
+def plot_correlation(fit_result: Any, ax: Axes | None = None, max_entries: int = 40) -> Axes:
+    """Correlation matrix of a fit's free entries (from its covariance), annotated when small.
+
+    With more than ``max_entries`` entries, those most correlated with any other are shown.
+    """
+    covariance = np.asarray(fit_result.covariance, dtype=float)
+    labels = list(fit_result.labels)
+    sd = np.sqrt(np.diag(covariance))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = covariance / np.outer(sd, sd)
+    if len(labels) > max_entries:
+        strongest = np.nanmax(np.abs(correlation - np.eye(len(labels))), axis=1)
+        keep = np.sort(np.argsort(-np.nan_to_num(strongest), kind="stable")[:max_entries])
+        correlation, labels = correlation[np.ix_(keep, keep)], [labels[i] for i in keep]
+    size = len(labels)
+    if ax is None:
+        side = 2.5 + 0.32 * size
+        ax = plt.subplots(figsize=(side + 1.2, side), layout="constrained")[1]
+    image = ax.imshow(correlation, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.figure.colorbar(image, ax=ax, label="correlation")
+    ax.set_xticks(range(size), labels, rotation=90, fontsize=8 if size < 25 else 6)
+    ax.set_yticks(range(size), labels, fontsize=8 if size < 25 else 6)
+    if size <= 12:
+        for (row, column), value in np.ndenumerate(correlation):
+            ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(value) > 0.6 else "black")
+    ax.set_title("correlation of the fitted parameters")
+    return ax
+
+
+def plot_cls_scan(limit: Any, ax: Axes | None = None) -> Axes:
+    """The CLs scan of an upper limit: observed CLs, the expected median with its 1 and 2 sigma bands
+    (the Brazil band), the ``1 - level`` line, and the observed and expected limits."""
+    if limit.scan is None:
+        raise ValueError("the upper limit has no CLs scan (compute it with scan=)")
+    ax = _axes(ax)
+    scan = np.asarray(limit.scan, dtype=float)
+    expected = np.asarray(limit.cls_expected, dtype=float)  # (n, 5): -2 sigma .. +2 sigma
+    ax.fill_between(scan, expected[:, 0], expected[:, 4], color="gold", linewidth=0, label=r"expected $\pm 2\sigma$")
+    ax.fill_between(scan, expected[:, 1], expected[:, 3], color="limegreen", linewidth=0, label=r"expected $\pm 1\sigma$")
+    ax.plot(scan, expected[:, 2], "k--", linewidth=1, label="expected")
+    ax.plot(scan, limit.cls_observed, "k-", marker="o", markersize=3, linewidth=1.2, label="observed")
+    ax.axhline(1.0 - limit.level, color="red", linewidth=0.8, label=f"CLs = {1 - limit.level:.2g}")
+    ax.set_xlabel(limit.poi)
+    ax.set_ylabel(r"CL$_s$")
+    ax.set_ylim(0.0, 1.05)
+    ax.set_title(f"{round(100 * limit.level)}% CLs upper limit: {limit.observed:.3g} "
+                 f"(expected {np.asarray(limit.expected)[2]:.3g})", fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
+def plot_ranking(ranking: Any, max_entries: int = 20, ax: Axes | None = None) -> Axes:
+    """The nuisance-parameter ranking: post-fit (filled) and pre-fit (open) impacts on the POI of the
+    ``max_entries`` highest-ranked entries (bars, bottom axis) with their pulls (points, top axis)."""
+    n = min(max_entries, len(ranking.labels))
+    if ax is None:
+        ax = plt.subplots(figsize=(6.4, 1.4 + 0.3 * max(n, 3)), layout="constrained")[1]
+    rows = np.arange(n)
+    ax.barh(rows, ranking.prefit_up[:n], color="none", edgecolor="C0", label=r"pre-fit $\theta + \Delta\theta$")
+    ax.barh(rows, ranking.prefit_down[:n], color="none", edgecolor="C1", label=r"pre-fit $\theta - \Delta\theta$")
+    ax.barh(rows, ranking.postfit_up[:n], color="C0", alpha=0.8, label=r"post-fit $\theta + \sigma_\theta$")
+    ax.barh(rows, ranking.postfit_down[:n], color="C1", alpha=0.8, label=r"post-fit $\theta - \sigma_\theta$")
+    ax.axvline(0.0, color="k", linewidth=0.6)
+    ax.set_yticks(rows, ranking.labels[:n], fontsize=8)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(rf"$\Delta${ranking.poi}")
+    pulls = ax.twiny()
+    pulls.errorbar(ranking.pull[:n], rows, xerr=ranking.pull_error[:n], fmt="ko", markersize=3, elinewidth=1,
+                   label="pull")
+    pulls.set_xlim(-2.5, 2.5)
+    pulls.set_xlabel(r"pull $(\hat\theta - \theta_0) / \Delta\theta$")
+    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    return ax
+
+
+def plot_posterior_vs_prior(posterior: Any, prior: Any, var_names: Sequence[str]) -> Any:
+    """Marginal posterior against prior of each entry of ``var_names``: histograms of the posterior
+    draws and of prior draws (``prior``: an InferenceData with a ``prior`` group, or ``None``)."""
+    columns = []
+    for name in var_names:
+        draws = np.asarray(posterior.posterior[name].values)
+        flat = draws.reshape(draws.shape[0] * draws.shape[1], -1)
+        prior_draws = None
+        if prior is not None and name in prior.prior:
+            values = np.asarray(prior.prior[name].values)
+            prior_draws = values.reshape(values.shape[0] * values.shape[1], -1)
+        for entry in range(flat.shape[1]):
+            label = name if flat.shape[1] == 1 else f"{name}[{entry}]"
+            columns.append((label, flat[:, entry], None if prior_draws is None else prior_draws[:, entry]))
+    n_columns = min(len(columns), 4)
+    n_rows = -(-len(columns) // n_columns)
+    figure, axes = plt.subplots(n_rows, n_columns, figsize=(3.2 * n_columns, 2.6 * n_rows), squeeze=False,
+                                layout="constrained")
+    for ax, (label, posterior_draws, prior_draws) in zip(axes.ravel(), columns):
+        low, high = np.quantile(posterior_draws, [0.001, 0.999])
+        span = high - low or 1.0
+        bins = np.linspace(low - 0.5 * span, high + 0.5 * span, 60)
+        ax.hist(posterior_draws, bins=bins, density=True, histtype="stepfilled", alpha=0.6, label="posterior")
+        if prior_draws is not None:  # normalised to all draws, so the density is right inside the window
+            weights = np.full(prior_draws.size, 1.0 / (prior_draws.size * (bins[1] - bins[0])))
+            ax.hist(prior_draws, bins=bins, weights=weights, histtype="step", color="k", label="prior")
+        ax.set_xlabel(label)
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(columns):]:
+        ax.set_visible(False)
+    axes.ravel()[0].legend(frameon=False, fontsize=8)
+    return figure

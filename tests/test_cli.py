@@ -47,7 +47,7 @@ def test_fit_only_run_writes_summary_and_refuses_to_overwrite(tmp_path, capsys):
     limit = summary["upper_limit"]
     assert limit["poi"] == "prompt_norm" and limit["method"] == "cls" and limit["observed"] > 0
     assert list(limit["expected"]) == ["-2sigma", "-1sigma", "median", "+1sigma", "+2sigma"]
-    for figure in ("counts_energy.png", "counts_zenith.png", "profile_astro_gamma.png"):
+    for figure in ("counts_energy.png", "counts_zenith.png", "profile_astro_gamma.png", "correlation.png", "cls_scan.png"):
         assert (out / figure).stat().st_size > 1000
     table = capsys.readouterr().out  # the table on stdout
     assert "astro_gamma" in table and "time: build" in table

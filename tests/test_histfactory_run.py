@@ -67,7 +67,7 @@ def test_fit_only_run_reproduces_pyhf_and_refuses_to_overwrite(tmp_path):
 
     written = sorted(path.name for path in out.iterdir() if path.name != MARKER)
     assert written == sorted(["summary.json", "pulls.png", "channel_SRee_cuts.png", "channel_SRem_cuts.png",
-                              "channel_SRmm_cuts.png"])
+                              "channel_SRmm_cuts.png", "cls_scan.png", "correlation.png"])
     assert all((out / name).read_bytes().startswith(b"\x89PNG") for name in written if name.endswith(".png"))
     validate_summary(summary)
     assert read_summary(out) == summary and "mu_Sig" in format_table(summary)

@@ -59,3 +59,50 @@ def test_throw_band_quantiles():
     median_steps = [p for p in ax.patches if p.get_label() == "throws median"]
     assert median_steps
     plt.close("all")
+
+
+def test_correlation_matrix_is_the_normalised_covariance():
+    from types import SimpleNamespace
+
+    covariance = np.array([[4.0, 1.2, 0.0], [1.2, 1.0, -0.5], [0.0, -0.5, 0.25]])
+    ax = plots.plot_correlation(SimpleNamespace(covariance=covariance, labels=["a", "b[0]", "b[1]"]))
+    shown = ax.images[0].get_array()
+    np.testing.assert_allclose(shown, covariance / np.outer(np.sqrt(np.diag(covariance)), np.sqrt(np.diag(covariance))))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b[0]", "b[1]"]
+    assert {"0.60", "-1.00", "1.00"} <= {t.get_text() for t in ax.texts}
+    plt.close("all")
+
+
+def test_cls_scan_draws_the_brazil_band_and_the_observed_curve():
+    from bayesfit.inference.results import UpperLimitResult
+
+    scan = np.linspace(0.5, 5.0, 10)
+    expected = np.exp(-scan[:, None] / np.array([2.5, 2.0, 1.5, 1.1, 0.8]))
+    limit = UpperLimitResult("mu", 0.95, "cls", 2.9, np.array([1.5, 2.0, 2.5, 3.3, 4.4]), scan,
+                             np.exp(-scan / 1.4), expected)
+    ax = plots.plot_cls_scan(limit)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [r"expected $\pm 2\sigma$", r"expected $\pm 1\sigma$", "expected", "observed", "CLs = 0.05"]
+    observed = next(line for line in ax.get_lines() if line.get_label() == "observed")
+    np.testing.assert_allclose(observed.get_ydata(), np.exp(-scan / 1.4))
+    assert ax.get_xlabel() == "mu" and "2.9" in ax.get_title() and "2.5" in ax.get_title()
+    with pytest.raises(ValueError, match="no CLs scan"):
+        plots.plot_cls_scan(UpperLimitResult("mu", 0.95, "cls", 2.9, np.ones(5)))
+    plt.close("all")
+
+
+def test_posterior_against_prior_has_one_panel_per_entry_with_densities():
+    import arviz as az
+
+    rng = np.random.default_rng(1)
+    posterior = az.from_dict(posterior={"a": rng.normal(1, 0.1, (2, 500)), "w": rng.normal(0, 1, (2, 500, 2))})
+    prior = az.from_dict(prior={"a": rng.uniform(0, 2, (1, 4000))})
+    figure = plots.plot_posterior_vs_prior(posterior, prior, ["a", "w"])
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_xlabel() for ax in visible] == ["a", "w[0]", "w[1]"]
+    # the prior's density is 1/2 on [0, 2] whatever part of it the window shows
+    prior_patch = visible[0].patches[-1]
+    heights = prior_patch.get_path().vertices[:, 1]
+    assert np.median(heights[heights > 0]) == pytest.approx(0.5, rel=0.2)
+    assert len(visible[1].patches) == 1  # no prior for w: posterior only
+    plt.close("all")

@@ -110,7 +110,7 @@ def test_bayesfit_run_writes_tests_scans_and_bayes_factor(tmp_path: Path) -> Non
     written = sorted(path.name for path in result.files)
     assert written == sorted([
         "summary.json", "flux.png", "cross_sections.png", "counts_reco_x.png",
-        "profile_model_A.png", "profile_model_B.png", "pvalue_scans.png",
+        "profile_model_A.png", "profile_model_B.png", "pvalue_scans.png", "correlation.png", "cls_scan.png",
     ])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["data"]["universes"] == 100 and summary["data"]["flux"] == "universes"

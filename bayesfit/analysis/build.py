@@ -336,6 +336,13 @@ class Analysis(ABC):
         with located(self.spec, "poi"):
             return upper_limit(self.model, **options)
 
+    def ranking(self, **options: Any) -> Any:
+        """Impacts of the constrained entries on the POI (options of :func:`bayesfit.inference.ranking`)."""
+        from bayesfit.inference.ranking import ranking
+
+        with located(self.spec, "poi"):
+            return ranking(self.objective, **options)
+
     def sample(self, **options: Any) -> Any:
         """NUTS posterior with the file's priors (options: draws, tune, chains, seed, sampler, ...)."""
         from bayesfit.inference.posterior import sample_posterior

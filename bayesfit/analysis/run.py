@@ -65,6 +65,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     """Build the analysis, fit it, run the file's profiles, tests, limits and Bayes factors, sample
     its posterior, and write ``summary.json``, ``posterior.nc`` and the figures."""
     from bayesfit.analysis.build import Analysis
+    from bayesfit.inference.posterior import sample_prior
 
     settings = _settings(spec.inference, options)
     say = progress_reporter(options.progress)
@@ -154,18 +155,21 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
                 f"CLs = {result.cls:.4g}, p = {result.p_value:.4g} ({result.significance:.2f} sigma)"
             )
 
+        figure_results: dict[str, Any] = {}
         limit_settings = dict(settings.upper_limit or {})
         if limit_settings:
             scan = limit_settings.get("scan")
+            limit_options = dict(
+                poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
+                test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
+                calculator=limit_settings.get("calculator", "asymptotic"),
+                n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed, n_workers=settings.toys.get("workers"),
+            )
             try:
                 with timing("upper_limit"):
                     limit = analysis.upper_limit(
-                        poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
-                        test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
-                        calculator=limit_settings.get("calculator", "asymptotic"),
                         scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
-                        n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed,
-                        n_workers=settings.toys.get("workers"),
+                        **limit_options,
                     )
             except LimitNotFoundError as error:  # e.g. CLs never falls to 5% within the POI's bounds
                 say(f"no CLs upper limit: {error}")
@@ -175,6 +179,18 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
                     f"{round(100 * limit.level)}% CLs upper limit on {limit.poi}: {limit.observed:.4g} "
                     f"(expected {limit.expected[2]:.4g})"
                 )
+                if limit.scan is None:  # the CLs curve of the figure, around the limits found as roots
+                    with timing("upper_limit"):
+                        curve = analysis.upper_limit(scan=_figure_scan(analysis.model, limit), **limit_options)
+                    limit = dataclasses.replace(limit, scan=curve.scan, cls_observed=curve.cls_observed,
+                                                cls_expected=curve.cls_expected)
+                figure_results["cls_scan"] = limit
+
+        if settings.ranking:
+            with timing("ranking"):
+                figure_results["ranking"] = analysis.ranking(best_fit=best_fit)
+            summary["ranking"] = figure_results["ranking"].to_dict()
+            say(f"ranking of {len(figure_results['ranking'].labels)} constrained entries")
 
         idata = None
         if options.sample:
@@ -198,10 +214,12 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
                                                 level=float(limit_settings.get("level", 0.95)), idata=idata)
                 summary["upper_limit_credible"] = credible.to_dict()
                 say(f"{round(100 * credible.level)}% credible upper limit on {credible.poi}: {credible.observed:.4g}")
+            with timing("sampling"):
+                figure_results["prior"] = sample_prior(analysis.model, seed=settings.seed)
 
         summary["provenance"] = provenance(spec, options.overrides, settings.seed)
         with timing("figures"):
-            files = _write_figures(folder, analysis, best_fit, idata, scans, settings.profile)
+            files = _write_figures(folder, analysis, best_fit, idata, scans, settings.profile, figure_results)
         summary["timing"] = timing.summary()
         summary = strict_json(summary)
         validate_summary(summary)
@@ -280,14 +298,33 @@ def _write_figures(
     idata: Any,
     scans: dict[str, Any],
     grids: Mapping[str, Mapping[str, Any]],
+    results: Mapping[str, Any],
 ) -> list[Path]:
+    """Write the analysis's own figures, then the generic ones: profiles and their p-values, the
+    correlation matrix, the CLs scan with the Brazil band, the ranking, and with a posterior the
+    corner plot, traces and posterior against prior."""
     import matplotlib
 
     matplotlib.use("Agg")
 
-    from bayesfit.plots import plot_corner, plot_profile, plot_pvalue_scan, plot_traces
+    from bayesfit.plots import (
+        plot_cls_scan,
+        plot_corner,
+        plot_correlation,
+        plot_posterior_vs_prior,
+        plot_profile,
+        plot_pvalue_scan,
+        plot_ranking,
+        plot_traces,
+    )
 
     files = [folder.write_figure(name, figure) for name, figure in analysis.figures(best_fit, idata).items()]
+    if len(best_fit.labels) >= 2 and np.all(np.isfinite(best_fit.covariance)):
+        files.append(folder.write_figure("correlation.png", plot_correlation(best_fit).figure))
+    if "cls_scan" in results:
+        files.append(folder.write_figure("cls_scan.png", plot_cls_scan(results["cls_scan"]).figure))
+    if "ranking" in results and results["ranking"].labels:
+        files.append(folder.write_figure("ranking.png", plot_ranking(results["ranking"]).figure))
     for parameter, scan in scans.items():
         best = scan.best_fit.value(scan.parameter)
         ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best)
@@ -308,7 +345,22 @@ def _write_figures(
         files.append(folder.write_figure("corner.png", np.ravel(corner)[0].figure))
         traces = plot_traces(idata, names)
         files.append(folder.write_figure("traces.png", np.ravel(traces)[0].figure))
+        files.append(folder.write_figure("posterior_prior.png", plot_posterior_vs_prior(idata, results.get("prior"), names)))
     return files
+
+
+#: Points of the CLs curve drawn when the limit itself came from root finding.
+FIGURE_SCAN_POINTS = 15
+
+
+def _figure_scan(model: Any, limit: Any) -> np.ndarray:
+    """POI values above its lower bound (or 0) up to 1.3 times the largest finite limit of ``limit``."""
+    variable, entry = model.entry(limit.poi)
+    lower = float(np.ravel(variable.lower)[entry]) if np.isfinite(np.ravel(variable.lower)[entry]) else 0.0
+    limits = np.asarray([limit.observed, *np.asarray(limit.expected)], dtype=float)
+    top = 1.3 * float(np.nanmax(np.where(np.isfinite(limits), limits, np.nan)))
+    upper = float(np.ravel(variable.upper)[entry])
+    return np.linspace(lower, min(top, upper), FIGURE_SCAN_POINTS + 1)[1:]  # the bound is the alternative
 
 
 #: Largest number of parameter entries in the corner plot and the traces.

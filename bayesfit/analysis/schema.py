@@ -228,6 +228,7 @@ INFERENCE_SCHEMA = _closed(
                 "credible": {"type": "boolean"},
             }
         ),
+        "ranking": {"type": "boolean"},
     }
 )
 

@@ -72,7 +72,8 @@ class InferenceSettings:
     ``calculator``, ``toys``, and ``poi`` to test another parameter than the file's; see
     :func:`bayesfit.inference.hypotest`); ``upper_limit`` asks for the CLs upper limit (``poi``,
     ``level``, ``test_statistic``, ``calculator``, ``scan``) and, with ``credible: true``, the
-    Bayesian credible limit from the posterior.
+    Bayesian credible limit from the posterior; ``ranking: true`` asks for the impacts of the
+    constrained entries on the POI (:func:`bayesfit.inference.ranking`).
     """
 
     draws: int = 1000
@@ -87,6 +88,7 @@ class InferenceSettings:
     bayes_factors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     hypotests: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     upper_limit: Mapping[str, Any] | None = None
+    ranking: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ Every function takes the model (or its compiled objective) and returns a type of
 
 - frequentist: :func:`fit` (ML, MAP), :func:`profile_likelihood` (1-D, 2-D), :func:`wilks_pvalue`,
   :func:`goodness_of_fit`, :func:`toy_pvalue`, :func:`hypotest` (``q0``, ``qmu``, ``qmu_tilde``,
-  ``tmu``, ``tmu_tilde``; asymptotic or toys), :func:`upper_limit` (CLs, or credible);
-- Bayesian: :func:`sample_posterior` (NUTS), :func:`posterior_predictive_pvalue`,
+  ``tmu``, ``tmu_tilde``; asymptotic or toys), :func:`upper_limit` (CLs, or credible),
+  :func:`ranking` (impacts of the constrained entries on the POI);
+- Bayesian: :func:`sample_posterior` (NUTS), :func:`sample_prior`, :func:`posterior_predictive_pvalue`,
   :func:`log_evidence_smc`, :func:`savage_dickey`, :func:`bayes_factor`.
 """
 
@@ -16,8 +17,9 @@ from bayesfit.inference.bayes_factor import bayes_factor, log_evidence_smc, sava
 from bayesfit.inference.fit import fit
 from bayesfit.inference.hypotest import hypotest, upper_limit
 from bayesfit.inference.objective import Objective, objective_for
-from bayesfit.inference.posterior import SamplingWarning, diagnose, sample_posterior, universe_posterior
+from bayesfit.inference.posterior import SamplingWarning, diagnose, sample_posterior, sample_prior, universe_posterior
 from bayesfit.inference.profile import profile_likelihood, profile_likelihood_2d
+from bayesfit.inference.ranking import ranking
 from bayesfit.inference.pvalues import goodness_of_fit, posterior_predictive_pvalue, wilks_pvalue
 from bayesfit.inference.results import (
     BayesFactorResult,
@@ -25,6 +27,7 @@ from bayesfit.inference.results import (
     FitResult,
     HypotestResult,
     ProfileResult,
+    RankingResult,
     TestResult,
     ToyResult,
     UpperLimitResult,
@@ -40,6 +43,7 @@ __all__ = [
     "HypotestResult",
     "Objective",
     "ProfileResult",
+    "RankingResult",
     "SamplingWarning",
     "SerialExecutor",
     "TestResult",
@@ -57,7 +61,9 @@ __all__ = [
     "posterior_predictive_pvalue",
     "profile_likelihood",
     "profile_likelihood_2d",
+    "ranking",
     "sample_posterior",
+    "sample_prior",
     "savage_dickey",
     "toy_pvalue",
     "universe_posterior",

@@ -39,7 +39,9 @@ from bayesfit.likelihood import universe_probabilities
 from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 from bayesfit.model.pymc_model import constraint_group_names
 
-__all__ = ["SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior", "universe_posterior"]
+__all__ = [
+    "SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior", "sample_prior", "universe_posterior",
+]
 
 SAMPLERS = ("auto", "pymc", "nutpie")
 
@@ -149,6 +151,18 @@ def _sample_nutpie(pymc_model: Any, *, draws: int, tune: int, chains: int, cores
                           target_accept=target_accept, progress_bar=progressbar, **options)
     idata.posterior.attrs["sampling_time"] = time.perf_counter() - start
     return idata  # observed data are added by _add_pointwise_results
+
+
+def sample_prior(model: BinnedModel, *, draws: int = 2000, seed: int | None = 0) -> Any:
+    """Draws of the model's priors in natural units: an ArviZ InferenceData with a ``prior`` group
+    holding every free variable whose prior is proper (flat priors have no draws)."""
+    import pymc as pm
+
+    names = [v.name for v in model.free_parameters if not all(prior.is_flat for prior in v.priors)]
+    if not names:
+        return None
+    with model.pymc_model:
+        return pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed)
 
 
 def _check_complete(idata: Any, chains: int, draws: int) -> None:

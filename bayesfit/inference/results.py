@@ -38,6 +38,7 @@ __all__ = [
     "FitResult",
     "HypotestResult",
     "ProfileResult",
+    "RankingResult",
     "TestResult",
     "ToyResult",
     "UpperLimitResult",
@@ -473,6 +474,52 @@ class UpperLimitResult:
             "scan": self.scan,
             "cls_observed": self.cls_observed,
             "cls_expected": self.cls_expected,
+        })
+
+
+@dataclass(frozen=True)
+class RankingResult:
+    """The impact of each constrained nuisance entry on the POI (the ranking plot of cabinetry).
+
+    For entry ``i`` with best-fit value ``theta_i``, post-fit error ``sigma_i`` and prior sd
+    ``Delta_i`` (of its auxiliary measurement), the model is refitted with ``theta_i`` held at
+    ``theta_i +- sigma_i`` (post-fit impact) and ``theta_i +- Delta_i`` (pre-fit impact); the impact
+    is the change of the POI's best-fit value. Entries are ordered by the larger of their two
+    post-fit impacts, largest first.
+
+    Attributes
+    ----------
+    poi:
+        The parameter of interest, and its best-fit value ``poi_value``.
+    labels:
+        The entries, ``(n,)``.
+    pull, pull_error:
+        ``(theta_i - prior mean) / Delta_i`` and ``sigma_i / Delta_i``, ``(n,)``.
+    prefit_up, prefit_down, postfit_up, postfit_down:
+        POI shifts, ``(n,)`` (NaN where the refit did not converge).
+    """
+
+    poi: str
+    poi_value: float
+    labels: list[str]
+    pull: np.ndarray
+    pull_error: np.ndarray
+    prefit_up: np.ndarray
+    prefit_down: np.ndarray
+    postfit_up: np.ndarray
+    postfit_down: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_json({
+            "poi": self.poi,
+            "poi_value": self.poi_value,
+            "impacts": {
+                label: {"pull": pull, "pull_error": error, "prefit_up": pre_up, "prefit_down": pre_down,
+                        "postfit_up": post_up, "postfit_down": post_down}
+                for label, pull, error, pre_up, pre_down, post_up, post_down in zip(
+                    self.labels, self.pull, self.pull_error, self.prefit_up, self.prefit_down,
+                    self.postfit_up, self.postfit_down)
+            },
         })
 
 
