@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from bayesfit.errors import WorkspaceError
 from bayesfit.histfactory.build import HistFactoryPredictor
+from bayesfit.inference.ranking import prior_moments
 from bayesfit.model import BinnedModel
 from bayesfit.plots import plot_counts
 
@@ -47,17 +48,6 @@ def sample_rates(model: BinnedModel, points: Sequence[Mapping[str, Any]]) -> lis
     return [predictor.rates_by_sample(model.predictor_values(point)) for point in points]
 
 
-def _prior_moments(prior: Any) -> tuple[float, float] | None:
-    """Mean and sd of a constraint's prior (Normal or Gamma); ``None`` for other families."""
-    arguments = prior.arguments
-    if prior.distribution == "Normal":
-        return float(arguments["mu"]), float(arguments["sigma"])
-    if prior.distribution == "Gamma":
-        alpha, beta = float(arguments["alpha"]), float(arguments["beta"])
-        return alpha / beta, np.sqrt(alpha) / beta
-    return None
-
-
 def nuisance_pulls(model: BinnedModel, values: Mapping[str, Any], errors: Mapping[str, Any]) -> Pulls:
     """Pulls of every free constrained entry (Normal and Gamma priors of the auxiliary measurements).
 
@@ -71,7 +61,7 @@ def nuisance_pulls(model: BinnedModel, values: Mapping[str, Any], errors: Mappin
         for index in variable.free_index:
             if not variable.constrained.ravel()[index]:
                 continue
-            moments = _prior_moments(variable.priors[index])
+            moments = prior_moments(variable.priors[index])
             if moments is None:
                 continue
             mean, sd = moments
