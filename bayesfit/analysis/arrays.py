@@ -99,6 +99,7 @@ def _csv_column(file: Path, column: str, where: str) -> np.ndarray:
 def _histogram_values(file: Path, where: str) -> np.ndarray:
     """Bin values (no flow bins) of a histogram in the UHI JSON serialisation."""
     import hist
+    import hist.serialization
     import uhi.io.json
 
     try:

@@ -229,13 +229,13 @@ class TemplateAnalysis(Analysis):
         """Expected counts of the weight vector ``weights``, one entry per scale (components that
         share a scale summed)."""
         groups = [[t for t in self.templates.values() if t.scale == scale] for scale in self.scales]
-        constant = self._per_universe(np.stack([sum(t.constant for t in group) for group in groups], axis=-1))
+        constant = np.stack([sum(self._per_universe(t.constant) for t in group) for group in groups], axis=-1)
         if self.flux_throws is None:
             return MatrixPredictor(
                 constant, variation_weights=self.variation_weights, parameter="weights", default=1.0,
                 name=self.name, labels=self.scales, dim="template",
             )
-        per_flux = self._per_universe(np.stack([sum(t.per_flux for t in group) for group in groups], axis=-2))
+        per_flux = np.stack([sum(self._per_universe(t.per_flux) for t in group) for group in groups], axis=-2)
         if self.flux_treatment == "nuisance":
             return FluxTemplatePredictor(
                 per_flux, constant, labels=self.scales, variation_weights=self.variation_weights,
