@@ -173,3 +173,9 @@ def test_response_and_flux_need_observed_counts(tmp_path: Path) -> None:
     """
     with pytest.raises(AnalysisFileError, match=r"line 5: flux: 'flux' belongs to a template analysis"):
         Analysis.from_file(_write(tmp_path, text))
+
+
+def test_inline_arrays_must_be_numbers(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE.replace("[0, 1, 2]", "[[0, 1], [2]]"))
+    with pytest.raises(AnalysisFileError, match=r"line 6: components\.also\.template: an inline array must be numbers"):
+        Analysis.from_file(path)

@@ -46,7 +46,12 @@ def read_array(entry: Any, where: Callable[..., str], *path: Hashable) -> np.nda
         The key path of the entry in the analysis file.
     """
     if not isinstance(entry, Mapping):
-        array = np.asarray(entry, dtype=float)
+        try:
+            array = np.asarray(entry, dtype=float)
+        except (TypeError, ValueError):
+            raise AnalysisFileError(
+                f"{where(*path)}: an inline array must be numbers, or equal-length lists of numbers"
+            ) from None
         return _finite(array, where(*path), "the inline array")
     file = Path(entry["path"])
     suffix = file.suffix.lower()

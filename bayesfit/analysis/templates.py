@@ -64,9 +64,10 @@ class Template(NamedTuple):
     scale:
         Name of the parameter that scales it.
     constant:
-        ``(K, n_bins)`` expected counts at scale 1 that do not depend on the flux.
+        ``(K_d, n_bins)`` expected counts at scale 1 that do not depend on the flux, ``K_d`` the
+        detector universes of the response (1 for a template in reco bins or without a response).
     per_flux:
-        ``(K, n_bins, n_flux)`` expected counts at scale 1 per unit flux in each flux bin (zeros
+        ``(K_d, n_bins, n_flux)`` expected counts at scale 1 per unit flux in each flux bin (zeros
         for a template without ``per_flux``), or ``None`` in an analysis without a flux.
     """
 
@@ -109,8 +110,8 @@ class TemplateAnalysis(Analysis):
             with located(spec, "flux", "throws"):
                 self.constraints = [ThrowConstraint("flux", self.flux_throws)]
         with located(spec, "components"):
-            self._unfixed_predictor = SplitParameter(self._vector_predictor(), "weights", self.scales, name=self.name)
-        self.predictor = self._checked_parameters(self._unfixed_predictor)
+            predictor = SplitParameter(self._vector_predictor(), "weights", self.scales, name=self.name)
+        self.predictor = self._checked_parameters(predictor)
 
     # ------------------------------------------------------------------ inputs
     def _counts(self) -> np.ndarray:
