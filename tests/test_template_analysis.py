@@ -179,3 +179,23 @@ def test_inline_arrays_must_be_numbers(tmp_path: Path) -> None:
     path = _write(tmp_path, BASE.replace("[0, 1, 2]", "[[0, 1], [2]]"))
     with pytest.raises(AnalysisFileError, match=r"line 6: components\.also\.template: an inline array must be numbers"):
         Analysis.from_file(path)
+
+
+def test_flux_throws_without_a_response_are_universes_or_a_nuisance(tmp_path: Path) -> None:
+    """Reco-space templates per unit flux: ``expected[k] = sum_t s_t template_t @ throw_k``."""
+    throws = np.array([[1.0, 2.0], [1.5, 1.5], [2.0, 1.2], [0.8, 2.5]])
+    text = BASE.replace("[0, 1, 2], scale: norm}", "[[0, 1], [1, 1], [2, 0]], scale: xsec, per_flux: true}")
+    text = text.replace("    components:", f"    flux: {{throws: {throws.tolist()}}}\n    components:")
+    text += "      xsec: {prior: flat, start: 1.0}\n"
+    analysis = Analysis.from_file(_write(tmp_path, text))
+    template = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
+    counts = np.array([3.0, 4.0, 5.0])
+    per_universe = stats.poisson.logpmf(counts, 0.7 + 1.3 * throws @ template.T).sum(axis=1)
+    assert analysis.objective(np.array([0.7, 1.3])) == pytest.approx(-(special.logsumexp(per_universe) - np.log(4)), rel=1e-12)
+    nuisance = Analysis.from_file(_write(tmp_path, text), ["flux.treatment=nuisance"])
+    constraint = nuisance.constraints[0]
+    np.testing.assert_allclose(constraint.mean, throws.mean(axis=0))
+    np.testing.assert_allclose(constraint.covariance, np.cov(throws.T))
+    flux = constraint.value(np.full(constraint.rank, 0.5))
+    expected = nuisance.predictor.evaluate({"norm": 0.7, "xsec": 1.3, "flux": flux})[0]
+    np.testing.assert_allclose(expected, 0.7 + 1.3 * template @ flux, rtol=1e-12)
