@@ -199,3 +199,15 @@ def test_flux_throws_without_a_response_are_universes_or_a_nuisance(tmp_path: Pa
     flux = constraint.value(np.full(constraint.rank, 0.5))
     expected = nuisance.predictor.evaluate({"norm": 0.7, "xsec": 1.3, "flux": flux})[0]
     np.testing.assert_allclose(expected, 0.7 + 1.3 * template @ flux, rtol=1e-12)
+
+
+def test_paths_are_relative_to_the_file_and_set_paths_to_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    path = _write(tmp_path, BASE)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    np.savez(elsewhere / "other.npz", counts=np.array([7.0, 8.0, 9.0]))
+    monkeypatch.chdir(elsewhere)
+    np.testing.assert_array_equal(Analysis.from_file(path).observed, [3.0, 4.0, 5.0])
+    overridden = Analysis.from_file(path, ["observed.path=other.npz", "components.also.template=[2, 2, 2]"])
+    np.testing.assert_array_equal(overridden.observed, [7.0, 8.0, 9.0])
+    np.testing.assert_allclose(overridden.component_expected({"norm": 1.0})["also"], [2.0, 2.0, 2.0])

@@ -225,7 +225,7 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
     response = dict(data["response"]) if "response" in data else None
     if response is not None:
         if "path" in response:
-            response["path"] = _resolve_path(response["path"], folder, _set_from_command_line(overridden, "response"))
+            response["path"] = _resolve_path(response["path"], folder, _set_from_command_line(overridden, "response", "path"))
         for key in ("matrices", "weights"):
             if key in response:
                 response[key] = arrays(response[key], "response", key)
@@ -283,7 +283,8 @@ class _ArrayPaths:
     def __call__(self, entry: Any, *key_path: str) -> Any:
         if not isinstance(entry, Mapping):
             return entry
-        return {**entry, "path": _resolve_path(entry["path"], self.folder, _set_from_command_line(self.overridden, *key_path))}
+        from_command_line = _set_from_command_line(self.overridden, *key_path, "path")
+        return {**entry, "path": _resolve_path(entry["path"], self.folder, from_command_line)}
 
 
 def _set_from_command_line(overridden: set[tuple[str, ...]], *key_path: str) -> bool:
