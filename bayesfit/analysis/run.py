@@ -3,8 +3,8 @@
 Outputs (in ``results/<name>/`` unless ``out`` is given): ``summary.json`` (see
 :mod:`bayesfit.analysis.report`), ``posterior.nc`` (ArviZ NetCDF), and PNG figures: counts per
 continuous axis with the fitted components and the posterior-predictive band, the corner plot,
-traces, profile-likelihood scans with their Wilks p-values, and the inputs of a cross-section
-analysis (flux throws, cross sections). Existing files are never overwritten without ``force``.
+traces, profile-likelihood scans with their Wilks p-values, and the flux throws of a template
+analysis with a flux. Existing files are never overwritten without ``force``.
 """
 
 from __future__ import annotations
