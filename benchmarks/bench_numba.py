@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from bench_common import Row, interleaved_medians, relative_difference
 from bench_fits import hese_analysis
-from bench_xsec import WEIGHTS, xsec_setup
+from bench_xsec import POINT, xsec_setup
 
 XSEC_UNIVERSES = 100
 
@@ -68,5 +68,5 @@ def numba_fits(sizes: Sequence[int]) -> list[Row]:
         setup = xsec_setup(XSEC_UNIVERSES)
         numba, seconds = _numba_objective(setup.model)
         rows += _rows(XSEC_UNIVERSES, f"xsec ({XSEC_UNIVERSES} universes)", setup.objective, numba,
-                      setup.objective.pack({"weights": WEIGHTS}), seconds)
+                      setup.objective.pack(POINT), seconds)
     return rows

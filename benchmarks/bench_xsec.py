@@ -1,14 +1,15 @@
 """Cross-section example (ReMU's example 06): logp + gradient with ``K`` universes marginalised.
 
-bayesfit: :func:`bayesfit.workflows.xsec.template_model` (the chain of flux throws, cross-section
-templates and the ``(K, 8, 169)`` response, linearised into one ``(K, 8, 4)`` matrix by
-:func:`~bayesfit.workflows.xsec.build_chain`), compiled by :class:`bayesfit.inference.objective.Objective`,
-which the fits use. References, in numpy from the raw inputs (not from bayesfit's predictors):
+bayesfit: ``models/xsec_flux.yaml`` (a template analysis: noise events and cross sections per
+(truth bin x flux bin), flux throws and the ``(K, 8, 169)`` response, collapsed into one
+``(K, 8, 4)`` matrix) on the inputs of ``examples/xsec_inputs.py`` with ``K`` universes, compiled by
+:class:`bayesfit.inference.objective.Objective`, which the fits use. References, in numpy from
+the raw inputs (not from bayesfit's predictors):
 
-- ReMU's computation per universe: template weights -> cross sections (1513 parameters) ->
-  true events ``[noise, sigma_bg @ flux_k, sigma_signal @ flux_k]`` (169 truth bins) -> one
-  einsum with the response of every universe -> Poisson log likelihood per universe ->
-  log-mean-exp over universes, with its analytic gradient (the chain rule backwards);
+- ReMU's computation per universe: template weights -> true events ``[w_noise noise,
+  sum_t w_t sigma_t @ flux_k]`` (169 truth bins) -> one einsum with the response of every
+  universe -> Poisson log likelihood per universe -> log-mean-exp over universes, with its
+  analytic gradient (the chain rule backwards);
 - the same with the chain precomputed into ``(K, 8, 4)`` matrices (ReMU's
   ``ComposedMatrixPredictor``): one einsum per call.
 """
@@ -16,25 +17,43 @@ which the fits use. References, in numpy from the raw inputs (not from bayesfit'
 from __future__ import annotations
 
 import functools
+import importlib.util
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from bench_common import Row, interleaved_medians, relative_difference
 from scipy import special
 
+ROOT = Path(__file__).resolve().parents[1]
+#: The template scales of ``models/xsec_flux.yaml``, in the order of the weight vector.
+SCALES = ("noise", "background", "model_A", "model_B")
 #: Template weights at which logp + gradient are timed (near the best fit of the toy data).
 WEIGHTS = np.array([1.1, 0.9, 1.05, 0.3])
+#: The same as a point of the model.
+POINT = dict(zip(SCALES, WEIGHTS))
 
 
 class XsecSetup(NamedTuple):
-    """The cross-section example at ``K`` universes: inputs, chain, model and compiled objective."""
+    """The cross-section example at ``K`` universes: inputs, model and compiled objective."""
 
     inputs: Any
-    chain: Any
     model: Any
     objective: Any
     compile_seconds: float
+
+
+def _example_inputs() -> Any:
+    """``examples/xsec_inputs.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("xsec_inputs", ROOT / "examples" / "xsec_inputs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @functools.cache
@@ -42,50 +61,29 @@ def xsec_setup(n_universes: int) -> XsecSetup:
     """Toy inputs with ``n_universes`` flux throws / detector universes, built and compiled once."""
     import time
 
+    from bayesfit.analysis import Analysis
     from bayesfit.inference.objective import Objective
-    from bayesfit.workflows.xsec import build_chain, template_model, toy_inputs
 
-    inputs = toy_inputs(n_universes=n_universes)
-    chain = build_chain(inputs)
-    model = template_model(inputs, chain)
+    example = _example_inputs()
+    inputs = example.toy_inputs(n_universes=n_universes)
+    with tempfile.TemporaryDirectory() as folder:
+        example.write_inputs(inputs, Path(folder) / "inputs" / "xsec_flux")
+        shutil.copy(ROOT / "models" / "xsec_flux.yaml", folder)
+        model = Analysis.from_file(Path(folder) / "xsec_flux.yaml").model
     tick = time.perf_counter()
     objective = Objective(model, "ml")
-    return XsecSetup(inputs, chain, model, objective, time.perf_counter() - tick)
-
-
-class _ChainLayout(NamedTuple):
-    """Where the noise, background and signal sit in the truth bins and in the parameter vector."""
-
-    noise_truth: slice
-    noise_parameters: slice
-    processes: list[tuple[slice, slice]]  # (truth bins, parameter bins) of background and signal
-
-
-def _layout(setup: XsecSetup) -> _ChainLayout:
-    from bayesfit.datasets.xsec_toy import EVENT_TYPES
-
-    truth, parameters = setup.inputs.truth_binning, setup.chain.templates.parameter_binning
-    return _ChainLayout(
-        truth.data_slice(EVENT_TYPES["noise"]), parameters.data_slice(EVENT_TYPES["noise"]),
-        [(truth.data_slice(EVENT_TYPES[name]), parameters.data_slice(EVENT_TYPES[name]))
-         for name in ("background", "signal")],
-    )
+    return XsecSetup(inputs, model, objective, time.perf_counter() - tick)
 
 
 def _chain_mu(setup: XsecSetup) -> Callable[[np.ndarray], np.ndarray]:
     """Expected reco events ``(K, n_reco)`` of the numpy chain at template weights ``(4,)``:
-    cross sections ``weights @ templates``, true events ``[noise, sigma_bg @ flux_k,
-    sigma_signal @ flux_k]`` per universe, then ``R_k @ truth_k``."""
-    templates = setup.chain.templates.values  # (T, n_parameters)
+    true events ``w_noise noise + sum_t w_t sigma_t @ flux_k`` per universe, then ``R_k @ truth_k``."""
+    templates = setup.inputs.templates()
+    noise, cross_sections = templates["noise"], np.stack([templates[name] for name in SCALES[1:]])  # (3, n_truth, n_flux)
     response, flux = setup.inputs.response.matrices, setup.inputs.flux_throws  # (K, n_reco, n_truth), (K, n_flux)
-    layout = _layout(setup)
 
     def expected(weights: np.ndarray) -> np.ndarray:
-        cross_sections = weights @ templates
-        true_events = np.empty((flux.shape[0], response.shape[2]))
-        true_events[:, layout.noise_truth] = cross_sections[layout.noise_parameters]
-        for truth_bins, parameter_bins in layout.processes:
-            true_events[:, truth_bins] = flux @ cross_sections[parameter_bins].reshape(-1, flux.shape[1]).T
+        true_events = weights[0] * noise + np.einsum("t,tje,ke->kj", weights[1:], cross_sections, flux)
         return np.einsum("krt,kt->kr", response, true_events)
 
     return expected
@@ -108,20 +106,18 @@ def numpy_chain(setup: XsecSetup, counts: np.ndarray) -> Callable[[np.ndarray], 
     ``ln L = ln mean_k exp(sum_r n_r ln mu_kr - mu_kr - ln n_r!)`` with ``mu_k = R_k @ truth_k``;
     the gradient runs the chain backwards (response, flux einsums, templates).
     """
-    templates = setup.chain.templates.values
+    templates = setup.inputs.templates()
+    noise, cross_sections = templates["noise"], np.stack([templates[name] for name in SCALES[1:]])
     response, flux = setup.inputs.response.matrices, setup.inputs.flux_throws
     weights_k = setup.inputs.response.weights
     log_weights, constant = np.log(weights_k / weights_k.sum()), special.gammaln(counts + 1).sum()
-    layout, expected = _layout(setup), _chain_mu(setup)
+    expected = _chain_mu(setup)
 
     def logp_and_grad(weights: np.ndarray) -> tuple[float, np.ndarray]:
         value, dmu = _log_mean_exp(expected(weights), counts, log_weights, constant)
         dtruth = np.einsum("kr,krt->kt", dmu, response)
-        dparameters = np.empty(templates.shape[1])
-        dparameters[layout.noise_parameters] = dtruth[:, layout.noise_truth].sum(axis=0)
-        for truth_bins, parameter_bins in layout.processes:
-            dparameters[parameter_bins] = (dtruth[:, truth_bins].T @ flux).ravel()
-        return value, templates @ dparameters
+        gradient = np.concatenate([[dtruth.sum(axis=0) @ noise], np.einsum("kj,tje,ke->t", dtruth, cross_sections, flux)])
+        return value, gradient
 
     return logp_and_grad
 
@@ -132,7 +128,7 @@ def numpy_linear(
     """The chain precomputed into ``(K, n_reco, 4)`` matrices by numpy (column ``t``: the numpy
     chain at unit weight ``t``), then one matrix product per call: ``f(weights) -> (ln L,
     gradient)``, or ``ln L`` alone with ``gradient=False``."""
-    n_templates = setup.chain.templates.values.shape[0]
+    n_templates = len(SCALES)
     expected = _chain_mu(setup)
     matrix = np.stack([expected(unit) for unit in np.eye(n_templates)], axis=2)  # (K, n_reco, T)
     weights_k = setup.inputs.response.weights
@@ -157,7 +153,7 @@ def xsec_chain(sizes: Sequence[int]) -> list[Row]:
         setup = xsec_setup(n_universes)
         counts = setup.model.observed
         objective = setup.objective
-        x = objective.pack({"weights": WEIGHTS})
+        x = objective.pack(POINT)
         data = objective.data(counts)
 
         def ours(x=x, data=data, objective=objective):

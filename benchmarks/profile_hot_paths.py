@@ -59,10 +59,10 @@ def hese_fit_workload() -> Callable[[], Any]:
 
 def xsec_logp_workload() -> Callable[[], Any]:
     """``Objective.value_and_grad`` of the cross-section template model, 100 universes."""
-    from bench_xsec import WEIGHTS, xsec_setup
+    from bench_xsec import POINT, xsec_setup
 
     setup = xsec_setup(100)
-    x = setup.objective.pack({"weights": WEIGHTS})
+    x = setup.objective.pack(POINT)
     counts = setup.model.observed
     data = setup.objective.data(counts)
     return lambda: setup.objective.value_and_grad(x, data)

@@ -1,18 +1,18 @@
 """Cross sections and flux uncertainties (ReMU's example 06), end to end with bayesfit.
 
-Cross sections per (truth bin x neutrino-energy bin) times 100 flux throws give true noise,
+``models/xsec_flux.yaml`` describes the analysis with generic template components: noise events
+and cross sections per (truth bin x neutrino-energy bin) times 100 flux throws give true noise,
 background and signal events; a response matrix with 100 detector universes folds them into 8
-reco bins. Templates for noise, background, signal model A and model B are collapsed exactly into
-one (100, 8, 4) matrix, then:
+reco bins. The inputs are the files of ``examples/xsec_inputs.py``. Then:
 
-1. maximum-likelihood fit of the 4 template weights, universes marginalised (exact gradients);
-2. toy Monte Carlo p-values of "A only" and "B only" (ReMU's maximum-likelihood statistic,
-   toys fitted in parallel) and Wilks p-value scans of each model's weight over 0.5..1.5;
-3. NUTS posteriors of the weights, universes marginalised, and again with the flux as a continuous
-   multivariate normal nuisance from the throws;
+1. maximum-likelihood fit of the 4 template scales, universes marginalised (exact gradients);
+2. toy Monte Carlo p-values of "A only" and "B only" (ReMU's maximum-likelihood statistic) and
+   Wilks p-value scans of each model's scale over 0.5..1.5;
+3. NUTS posteriors of the scales, universes marginalised, and again with the flux as a continuous
+   multivariate normal nuisance from the throws (``flux.treatment=nuisance``);
 4. the Bayes factor of model A over model B (each with free background and noise), by SMC.
 
-Weights are in units of the data set's expected events: 1 = the toy's truth (noise: 200 events).
+Scales are in units of the data set's expected events: 1 = the toy's truth (noise: 200 events).
 
     python examples/xsec_flux_uncertainties.py                         # the package's toy experiment
     python examples/xsec_flux_uncertainties.py --remu-dir DIR           # ReMU's example files in DIR
@@ -21,6 +21,7 @@ Weights are in units of the data set's expected events: 1 = the toy's truth (noi
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,25 +31,18 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 
-from bayesfit.inference import fit, sample_posterior
-from bayesfit.inference.bayes_factor import bayes_factor
-from bayesfit.inference import objective_for
-from bayesfit.inference.pvalues import wilks_pvalue
-from bayesfit.inference.toys import toy_pvalue
+from bayesfit.analysis import Analysis
 from bayesfit.output import ResultFolder
 from bayesfit.plots import plot_corner, plot_counts, plot_pvalue_scan, plot_traces
-from bayesfit.workflows import xsec
-from bayesfit.workflows.xsec_figures import cross_section_figure, flux_figure, truth_check_figure
 
-PRIORS = {"weights": {"Uniform": {"lower": 0.0, "upper": 3.0}}}
-"""Proper priors for the Bayesian parts: every template weight uniform in [0, 3] (1 = truth)."""
-
-HYPOTHESES = {"A only": ("noise", "background", "model_A"), "B only": ("noise", "background", "model_B")}
+MODEL = Path(__file__).resolve().parents[1] / "models" / "xsec_flux.yaml"
+SCALES = ["noise", "background", "model_A", "model_B"]
+HYPOTHESES = {"A only": {"model_B": 0.0}, "B only": {"model_A": 0.0}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--remu-dir", type=Path, help="folder with ReMU's examples (00/, 01/, 05/, 06/)")
+    parser.add_argument("--remu-dir", type=Path, help="folder with ReMU's examples (01/, 05/)")
     parser.add_argument("--out", type=Path, default=Path("results/xsec_flux"), help="folder for plots")
     parser.add_argument("--toys", type=int, default=1000, help="toy experiments per p-value")
     parser.add_argument("--draws", type=int, default=2000, help="posterior draws per chain")
@@ -65,136 +59,92 @@ def main() -> None:
         timings[step] = time.perf_counter() - clock
         clock = time.perf_counter()
 
-    # 1-2. binnings, simulation or ReMU files, response matrix with 100 detector universes
-    if arguments.remu_dir is None:
-        inputs = xsec.toy_inputs(arguments.seed)
-    else:
-        inputs = xsec.remu_inputs(arguments.remu_dir, flux_seed=arguments.seed)
-    print(f"inputs from {inputs.source}: {inputs.observed.sum():.0f} events in {inputs.reco_binning.size} reco bins, "
-          f"{inputs.truth_binning.size} truth bins, {inputs.response.n_variations} universes")
+    # 1. the analysis file, on the committed toy inputs or on ReMU's files written next to a copy of it
+    model_file = MODEL
+    if arguments.remu_dir is not None:
+        from xsec_inputs import remu_inputs, write_inputs
+
+        # staged with the results: the run's folder keeps the inputs it was made from
+        write_inputs(remu_inputs(arguments.remu_dir, flux_seed=arguments.seed), folder.staging / "inputs" / "xsec_flux")
+        model_file = Path(shutil.copy(MODEL, folder.staging / MODEL.name))
+    analysis = Analysis.from_file(model_file)
+    print(analysis)
     lap("inputs")
 
-    # 3. einsum with flux throws, noise pass-through, concatenation, response, templates, linearise
-    chain = xsec.build_chain(inputs)
-    n_parameters = chain.templates.parameter_binning.size
-    print(f"chain: {len(chain.templates.names)} templates -> {n_parameters} cross-section parameters -> "
-          f"{chain.event_predictor.n_out} truth bins -> {chain.linearised.n_out} reco bins, "
-          f"K = {chain.linearised.n_variations}")
-    lap("chain")
-
-    # 4. maximum-likelihood fit with the universes marginalised
-    full = xsec.template_model(inputs, chain)
-    best = fit(full)
-    print("ML fit (weights noise, background, A, B):", _format(best.values["weights"], best.errors["weights"]))
-    print(f"  -ln L = {best.nll:.4f}; noise events = {best.values['weights'][0] * inputs.noise_events:.1f}")
+    # 2. maximum-likelihood fit with the universes marginalised
+    best = analysis.fit()
+    print("ML fit:", ", ".join(f"{name} {best.values[name]:.3f} +- {best.errors[name]:.3f}" for name in SCALES))
+    print(f"  -ln L = {best.nll:.4f}; noise events = {best.values['noise'] * 200:.1f}")
     lap("fit")
 
-    # 5. toy p-values of "A only" / "B only" and Wilks scans of each model's weight
-    objective = objective_for(full)
-    toy_results = {
-        label: toy_pvalue(objective, {f"weights[{index}]": 0.0}, statistic="max_likelihood",
-                          n_toys=arguments.toys, seed=arguments.seed)
-        for label, index in (("A only", 3), ("B only", 2))
-    }
-    for label, result in toy_results.items():
-        print(f"toy p-value {label}: {result.p_value:.3f} +- {result.p_value_error:.3f} "
-              f"({arguments.toys} toys, {result.toys.n_failed} failed)")
+    # 3. toy p-values of "A only" / "B only" and Wilks scans of each model's scale
+    tests = {label: analysis.hypothesis_test(hypothesis, n_toys=arguments.toys, seed=arguments.seed,
+                                             best_fit=best, statistic="max_likelihood").toys
+             for label, hypothesis in HYPOTHESES.items()}
+    for label, result in tests.items():
+        print(f"toy p-value {label}: {result.p_value:.3f} +- {result.p_value_error:.3f} ({arguments.toys} toys)")
     lap("toys")
-    weights_scan = np.linspace(0.5, 1.5, 50)
-    scans = {}
-    for label, templates in HYPOTHESES.items():
-        hypothesis = objective_for(xsec.template_model(inputs, chain, templates=templates))
-        hypothesis_best = fit(hypothesis)
-        scans[label] = np.array([
-            wilks_pvalue(hypothesis, {"weights[2]": weight}, best_fit=hypothesis_best).p_value
-            for weight in weights_scan
-        ])
+    grid = np.linspace(0.5, 1.5, 50)
+    scans = {label: analysis.profile("model_A" if label == "A only" else "model_B", grid, fixed=hypothesis).p_values()
+             for label, hypothesis in HYPOTHESES.items()}
     for label, p_values in scans.items():
-        print(f"Wilks scan {label}: p-value {p_values.max():.3f} at weight {weights_scan[p_values.argmax()]:.2f}")
+        print(f"Wilks scan {label}: p-value {p_values.max():.3f} at scale {grid[p_values.argmax()]:.2f}")
     lap("wilks")
 
-    # 6. NUTS posteriors: universes marginalised, then the flux as a continuous nuisance
-    posterior = sample_posterior(xsec.template_model(inputs, chain, priors=PRIORS), draws=arguments.draws,
-                                 seed=arguments.seed, predictive=True, progressbar=False, target_accept=0.95)
+    # 4. NUTS posteriors: universes marginalised, then the flux as a continuous nuisance
+    options = {"draws": arguments.draws, "seed": arguments.seed, "progressbar": False, "target_accept": 0.95}
+    posterior = analysis.sample(predictive=True, **options)
     lap("nuts")
-    posterior_flux = sample_posterior(xsec.template_model(inputs, chain, priors=PRIORS, flux="nuisance"),
-                                      draws=arguments.draws, seed=arguments.seed, progressbar=False, target_accept=0.95)
+    posterior_flux = Analysis.from_file(model_file, ["flux.treatment=nuisance"]).sample(**options)
     lap("nuts_flux_nuisance")
     summaries = {name: _summary(idata) for name, idata in (("universes", posterior), ("flux nuisance", posterior_flux))}
-    diagnostics = {name: _diagnostics(idata) for name, idata in (("universes", posterior), ("flux nuisance", posterior_flux))}
     for name, summary in summaries.items():
-        print(f"posterior ({name}): max r-hat {diagnostics[name]['max_rhat']:.4f}, "
-              f"{diagnostics[name]['divergences']} divergences")
+        print(f"posterior ({name}):")
         print(summary.to_string())
 
-    # 7. Bayes factor model A over model B, background and noise free in both
-    models = {label: xsec.template_model(inputs, chain, templates=templates, priors=PRIORS)
-              for label, templates in HYPOTHESES.items()}
-    factor = bayes_factor(models["A only"], models["B only"], draws=arguments.smc_draws, chains=2,
-                          seed=arguments.seed)
+    # 5. Bayes factor model A over model B, background and noise free in both (the file's priors)
+    factor = analysis.bayes_factor(HYPOTHESES["A only"], HYPOTHESES["B only"], draws=arguments.smc_draws, chains=2,
+                                   seed=arguments.seed)
     print(f"ln BF(A / B) = {factor.ln_bayes_factor:.3f} +- {factor.error:.3f}")
     lap("bayes_factor")
 
     # 8. plots and the summary: all or none
     with folder:
-        _plot_all(folder, inputs, chain, best, posterior, weights_scan, scans)
+        _plot_all(folder, analysis, best, posterior, grid, scans)
         lap("plots")
         timings["total"] = sum(timings.values())
         print("timings [s]: " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items()))
         folder.write_json("summary.json", {
-            "source": inputs.source,
-            "ml_fit": {"weights": best.values["weights"].tolist(), "errors": best.errors["weights"].tolist(),
-                       "nll": best.nll, "converged": best.converged},
+            "model": str(model_file),
+            "ml_fit": {"values": {name: float(best.values[name]) for name in SCALES},
+                       "errors": {name: float(best.errors[name]) for name in SCALES}, "nll": best.nll},
             "toy_pvalues": {label: {"p_value": r.p_value, "error": r.p_value_error, "n_toys": arguments.toys}
-                            for label, r in toy_results.items()},
-            "posterior": {name: {"summary": summary.to_dict(orient="index"), **diagnostics[name]}
-                          for name, summary in summaries.items()},
+                            for label, r in tests.items()},
+            "posterior": {name: summary.to_dict(orient="index") for name, summary in summaries.items()},
             "ln_bayes_factor_A_over_B": {"value": factor.ln_bayes_factor, "error": factor.error},
             "timings_s": timings,
         })
     print(f"plots and summary.json in {arguments.out}")
 
 
-def _format(values: np.ndarray, errors: np.ndarray) -> str:
-    return ", ".join(f"{v:.3f} +- {e:.3f}" for v, e in zip(values, errors))
-
-
-def _diagnostics(idata: Any) -> dict[str, float]:
-    import arviz as az
-
-    return {"max_rhat": float(az.rhat(idata, var_names=["weights"])["weights"].max()),
-            "divergences": int(idata.sample_stats["diverging"].sum())}
-
-
 def _summary(idata: Any) -> Any:
     import arviz as az
 
-    return az.summary(idata, var_names=["weights"], kind="all")[["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "r_hat"]]
+    return az.summary(idata, var_names=SCALES, kind="all")[["mean", "sd", "hdi_3%", "hdi_97%", "ess_bulk", "r_hat"]]
 
 
-def _plot_all(folder: ResultFolder, inputs: xsec.XsecInputs, chain: xsec.XsecChain, best: Any,
-              posterior: Any, weights_scan: np.ndarray, scans: dict[str, np.ndarray]) -> None:
-    folder.write_figure("flux.png", flux_figure(inputs))
-    folder.write_figure("xsec_templates.png", cross_section_figure(inputs, chain.templates))
-    folder.write_figure("truth_check.png", truth_check_figure(inputs, chain.templates))
-
-    predictive = posterior.posterior_predictive["counts"].values.reshape(-1, inputs.reco_binning.size)
-    band = tuple(np.quantile(predictive, [0.16, 0.84], axis=0))
-    expected = chain.linearised.evaluate(weights=best.values["weights"])  # (K, n_reco)
-    weights = chain.linearised.variation_weights / chain.linearised.variation_weights.sum()
-    components = {name: weights @ (chain.linearised.matrix[:, :, column] * best.values["weights"][column])
-                  for column, name in enumerate(chain.templates.names)}
-    ax = plot_counts(inputs.reco_binning.axes[0].edges, inputs.observed, components, expected=weights @ expected,
-                     band=band, xlabel="reco_x")
+def _plot_all(folder: ResultFolder, analysis: Any, best: Any, posterior: Any, grid: np.ndarray,
+              scans: dict[str, np.ndarray]) -> None:
+    predictive = posterior.posterior_predictive["counts"].values.reshape(-1, analysis.binning.size)
+    components = analysis.component_expected(best.values)
+    ax = plot_counts(analysis.binning.axes[0].edges, analysis.observed, components,
+                     expected=sum(components.values()), band=tuple(np.quantile(predictive, [0.16, 0.84], axis=0)),
+                     xlabel="reco_x")
     folder.write_figure("reco_posterior_predictive.png", ax.figure)
-
-    ax = plot_pvalue_scan(weights_scan, {f"model {label[0]}": p for label, p in scans.items()},
-                          xlabel="model weight (Wilks)")
+    ax = plot_pvalue_scan(grid, {f"model {label[0]}": p for label, p in scans.items()}, xlabel="model scale (Wilks)")
     folder.write_figure("wilks_pvalues.png", ax.figure)
-    axes = plot_corner(posterior, ["weights"])
-    folder.write_figure("corner.png", np.ravel(axes)[0].figure)
-    axes = plot_traces(posterior, ["weights"])
-    folder.write_figure("traces.png", np.ravel(axes)[0].figure)
+    folder.write_figure("corner.png", np.ravel(plot_corner(posterior, SCALES))[0].figure)
+    folder.write_figure("traces.png", np.ravel(plot_traces(posterior, SCALES))[0].figure)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@
 >>> idata = analysis.sample(draws=500)  # NUTS with the file's priors
 
 ``Analysis(spec)`` builds the kind of analysis the file describes: a
-:class:`ReweightedMCAnalysis` (binned data, reweighted simulated events) or a
-:class:`CrossSectionAnalysis` (ReMU's chain of flux throws, cross-section templates and a response
-matrix with detector universes, :mod:`bayesfit.workflows.xsec`). Both offer the same inference.
+:class:`ReweightedMCAnalysis` (binned data, reweighted simulated events), a
+:class:`~bayesfit.analysis.templates.TemplateAnalysis` (observed counts and templates, optionally
+folded by a response matrix with detector universes and multiplied by flux throws) or a
+:class:`~bayesfit.analysis.workspace.WorkspaceAnalysis` (a pyhf workspace). All offer the same
+inference.
 
 Problems found while building (a binning that cannot be made, a parameter no component uses, a
 missing events file) are reported as :class:`~bayesfit.errors.AnalysisFileError` naming the file,
@@ -47,12 +49,10 @@ from bayesfit.predictors import (
     Predictor,
     ReweightedMCPredictor,
     Spectrum,
-    SplitParameter,
 )
 
 __all__ = [
     "Analysis",
-    "CrossSectionAnalysis",
     "EVENT_GENERATORS",
     "HypothesisTest",
     "ReweightedMCAnalysis",
@@ -136,8 +136,9 @@ def _as_bounds(bounds: tuple[float | None, float | None]) -> tuple[float, float]
 class Analysis(ABC):
     """An analysis file turned into bayesfit objects, ready to fit, test and sample.
 
-    ``Analysis(spec)`` returns a :class:`ReweightedMCAnalysis` or, for a file with a
-    ``cross_section`` section, a :class:`CrossSectionAnalysis`.
+    ``Analysis(spec)`` returns a :class:`ReweightedMCAnalysis`, or for a file with ``observed``
+    counts a :class:`~bayesfit.analysis.templates.TemplateAnalysis`, or for a file with a
+    ``workspace`` a :class:`~bayesfit.analysis.workspace.WorkspaceAnalysis`.
 
     Attributes
     ----------
@@ -164,8 +165,12 @@ class Analysis(ABC):
                 from bayesfit.analysis.workspace import WorkspaceAnalysis
 
                 cls = WorkspaceAnalysis
+            elif spec.observed is not None:
+                from bayesfit.analysis.templates import TemplateAnalysis
+
+                cls = TemplateAnalysis
             else:
-                cls = CrossSectionAnalysis if spec.cross_section is not None else ReweightedMCAnalysis
+                cls = ReweightedMCAnalysis
         return super().__new__(cls)
 
     @classmethod
@@ -427,7 +432,7 @@ class ReweightedMCAnalysis(Analysis):
             if "weight" not in settings:
                 raise AnalysisFileError(
                     f"{self.spec.where('components', name)}: a component of reweighted simulation needs a "
-                    "weight column (template components belong to cross_section analyses)"
+                    "weight column (template components belong to template analyses, with observed counts)"
                 )
             with located(self.spec, "components", name):
                 spectrum = build_spectrum(settings["spectrum"]) if "spectrum" in settings else None
@@ -451,95 +456,3 @@ class ReweightedMCAnalysis(Analysis):
             own_fixed = {k: v for k, v in fixed.items() if k in predictor.parameter_names}
             predictors[name] = FixedParameters(predictor, own_fixed) if own_fixed else predictor
         return predictors
-
-
-class CrossSectionAnalysis(Analysis):
-    """ReMU's cross-section analysis: templates of cross sections x flux, folded by a response matrix.
-
-    The ``cross_section`` section names the source of the inputs (the package's toy experiment or
-    ReMU's files), its ``seed`` and the ``flux`` treatment (``universes``: flux throws paired with
-    detector universes and marginalised; ``nuisance``: a continuous flux with a multivariate normal
-    prior from the throws, detector universes marginalised). Each component is one template
-    (``noise``, ``background``, ``model_A``, ``model_B``) scaled by its own parameter.
-
-    Attributes
-    ----------
-    inputs:
-        The :class:`~bayesfit.workflows.xsec.XsecInputs` (binnings, response, flux throws, data).
-    chain:
-        The predictors of the chain, linearised (:class:`~bayesfit.workflows.xsec.XsecChain`).
-    """
-
-    def __init__(self, spec: AnalysisSpec) -> None:
-        from bayesfit.workflows import xsec
-
-        self.spec = spec
-        settings = dict(spec.cross_section or {})
-        self.flux_treatment = settings.pop("flux", "universes")
-        source = settings.pop("source")
-        with located(spec, "cross_section"):
-            self.inputs = xsec.load_inputs(source, **settings)
-            self.chain = xsec.build_chain(self.inputs)
-        self.binning = self.inputs.reco_binning
-        templates = self._templates()
-        with located(spec, "components"):
-            vector, constraints = xsec.template_predictor(
-                self.inputs, self.chain, templates=list(templates.values()), flux=self.flux_treatment
-            )
-            scales = [self.spec.components[name]["scale"] for name in templates]
-            predictor = SplitParameter(vector, "weights", scales, name=self.name)
-        self.constraints = constraints
-        self._unfixed_predictor = predictor
-        self.predictor = self._checked_parameters(predictor)
-
-    @property
-    def observed(self) -> np.ndarray:
-        return self.inputs.observed
-
-    def data_summary(self) -> dict[str, Any]:
-        return {
-            "events": int(self.observed.sum()),
-            "source": self.inputs.source,
-            "universes": int(self.inputs.response.n_variations),
-            "flux": self.flux_treatment,
-            "likelihood": self.spec.likelihood,
-        }
-
-    def _templates(self) -> dict[str, str]:
-        """``{component: template}``, checked against the chain's templates."""
-        available = list(self.chain.templates.names)
-        templates = {}
-        for name, settings in self.spec.components.items():
-            if "template" not in settings:
-                raise AnalysisFileError(
-                    f"{self.spec.where('components', name)}: a cross_section analysis takes template "
-                    f"components ({{template: ..., scale: ...}}), one of {available}"
-                )
-            if settings["template"] not in available:
-                raise AnalysisFileError(
-                    f"{self.spec.where('components', name, 'template')}: unknown template "
-                    f"{settings['template']!r}; available: {available}"
-                )
-            templates[name] = settings["template"]
-        return templates
-
-    def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """Each template alone (the other scales set to 0), averaged over the universes.
-
-        ``values`` are a point of the model's free variables (e.g. a fit's ``values``; a flux
-        nuisance is given by its throw components).
-        """
-        point = {**self._fixed_values(), **self.model.predictor_values(values)}
-        point = {name: point[name] for name in self._unfixed_predictor.parameter_names}
-        weights = self._unfixed_predictor.variation_weights / self._unfixed_predictor.variation_weights.sum()
-        scales = {name: self.spec.components[name]["scale"] for name in self.spec.components}
-        expected = {}
-        for name, scale in scales.items():
-            alone = {**point, **{other: 0.0 for other in scales.values() if other != scale}}
-            expected[name] = weights @ self._unfixed_predictor.evaluate(alone)
-        return expected
-
-    def input_figures(self) -> dict[str, Any]:
-        from bayesfit.workflows.xsec_figures import cross_section_figure, flux_figure
-
-        return {"flux": flux_figure(self.inputs), "cross_sections": cross_section_figure(self.inputs, self.chain.templates)}

@@ -2,7 +2,7 @@
 
 ``summary.json`` follows the JSON Schema shipped with the package
 (``bayesfit/schemas/summary.schema.json``, :func:`summary_schema`), the same for every kind of
-model (reweighted simulation, cross-section templates, pyhf workspaces)::
+model (reweighted simulation, templates, pyhf workspaces)::
 
     {"analysis": name,
      "model": {"kind", "bins", "entries", "poi", "likelihood", "constrained": [labels]},

@@ -4,8 +4,8 @@ Outputs (in ``results/<name>/`` unless ``out`` is given): ``summary.json`` (see
 :mod:`bayesfit.analysis.report`), ``posterior.nc`` (ArviZ NetCDF; the summary, provenance
 included, is also its posterior group's ``bayesfit_summary`` attribute), and PNG figures: counts per
 continuous axis with the fitted components and the posterior-predictive band, the corner plot,
-traces, profile-likelihood scans with their Wilks p-values, and the inputs of a cross-section
-analysis (flux throws, cross sections). The folder is complete or absent (see
+traces, profile-likelihood scans with their Wilks p-values, and the flux throws of a template
+analysis with a flux. The folder is complete or absent (see
 :class:`~bayesfit.output.ResultFolder`): an error or an interrupt at any phase leaves the target as
 it was, and an existing result folder is replaced as a whole, only with ``force``.
 """

@@ -1,12 +1,17 @@
 """The JSON schema of bayesfit analysis files, and validation with line numbers.
 
 An analysis file is YAML with fixed top-level keys: ``name``, ``binning``, ``data``,
-``simulation``, ``components``, ``parameters``, ``likelihood``, ``systematics``, ``poi``, ``inference``;
-a cross-section analysis (ReMU's chain of flux, cross sections and response) replaces
-``binning``, ``data`` and ``simulation`` by ``cross_section``, and its components are
-``template`` s of that chain; a pyhf workspace is one more model source: ``workspace`` (its
-``path``, ``patches``, ``measurement``) replaces the data, simulation and components, and
-``parameters`` (optional) sets priors and fixed values of the workspace's parameters.
+``simulation``, ``components``, ``parameters``, ``likelihood``, ``systematics``, ``poi``, ``inference``.
+Its model comes from one of three sources:
+
+- reweighted Monte Carlo: ``data`` and ``simulation`` events filled into the ``binning``, and
+  components of per-event ``weight`` s with a ``scale`` and a ``spectrum``;
+- templates: ``observed`` counts in the ``binning`` and components of ``template`` arrays, each
+  scaled by a parameter, optionally folded by a ``response`` matrix with detector universes and
+  multiplied by ``flux`` throws (:mod:`bayesfit.analysis.templates`);
+- a pyhf workspace: ``workspace`` (its ``path``, ``patches``, ``measurement``) replaces the data,
+  simulation and components, and ``parameters`` (optional) sets priors and fixed values of the
+  workspace's parameters.
 Validation reports the first problem as an :class:`~bayesfit.errors.AnalysisFileError` naming the
 file, the line and the dotted key path.
 """
@@ -27,8 +32,8 @@ __all__ = [
     "FLUX_TREATMENTS",
     "LIKELIHOODS",
     "SAMPLERS",
-    "SOURCES",
     "STATISTICS",
+    "TEMPLATE_SPACES",
     "TEST_STATISTICS",
     "validate_analysis",
 ]
@@ -39,7 +44,6 @@ STATISTICS = ("likelihood_ratio", "max_likelihood")
 #: Test statistics and calculators of hypotests and limits (those of bayesfit.inference, checked by a test).
 TEST_STATISTICS = ("q0", "qmu", "qmu_tilde", "tmu", "tmu_tilde")
 CALCULATORS = ("asymptotic", "toys")
-SOURCES = ("toy", "remu")
 FLUX_TREATMENTS = ("universes", "nuisance")
 
 _number = {"type": "number"}
@@ -127,24 +131,51 @@ _spectra = {
     ),
 }
 
+#: Where a template lives: before the response matrix (truth bins) or after it (reco bins).
+TEMPLATE_SPACES = ("truth", "reco")
+
+#: An array: inline numbers (nested lists for 2-D), a named array of an ``.npz`` file, a column
+#: of a CSV file, or a histogram saved as UHI JSON (see :mod:`bayesfit.analysis.arrays`).
+ARRAY_SCHEMA = {
+    "oneOf": [
+        {"type": "array", "minItems": 1},
+        _closed({"path": _name, "key": _name, "column": _name}, ("path",)),
+    ]
+}
+
 COMPONENT_SCHEMA = {
     "oneOf": [
         # reweighted Monte Carlo: event weights, an optional scale and spectrum
         _closed({"weight": _name, "scale": _name, "spectrum": _one_key(_spectra)}, ("weight",)),
-        # a template of a cross-section analysis, scaled by a parameter
-        _closed({"template": _name, "scale": _name}, ("template", "scale")),
+        # a template of expected counts (per unit flux in each flux bin with per_flux), scaled by a parameter
+        _closed(
+            {
+                "template": ARRAY_SCHEMA,
+                "scale": _name,
+                "space": {"type": "string", "enum": list(TEMPLATE_SPACES)},
+                "per_flux": {"type": "boolean"},
+            },
+            ("template", "scale"),
+        ),
     ]
 }
 
-CROSS_SECTION_SCHEMA = _closed(
+RESPONSE_SCHEMA = {
+    "oneOf": [
+        # ReMU's response-matrix .npz (matrices, truth_entries, optional weights and sparse_indices)
+        _closed({"path": _name}, ("path",)),
+        # the matrices (K, n_reco, n_truth) and universe weights (K,) as arrays
+        _closed({"matrices": ARRAY_SCHEMA, "weights": ARRAY_SCHEMA}, ("matrices",)),
+    ]
+}
+
+FLUX_SCHEMA = _closed(
     {
-        "source": {"type": "string", "enum": list(SOURCES)},
-        "seed": {"type": "integer", "minimum": 0},
-        "remu_dir": _name,
-        "years_simulated": {"type": "number", "exclusiveMinimum": 0},
-        "flux": {"type": "string", "enum": list(FLUX_TREATMENTS)},
+        "throws": ARRAY_SCHEMA,
+        "edges": {"type": "array", "items": _number, "minItems": 2},
+        "treatment": {"type": "string", "enum": list(FLUX_TREATMENTS)},
     },
-    ("source",),
+    ("throws",),
 )
 
 _hypothesis = {"type": "object", "additionalProperties": _number}
@@ -265,19 +296,24 @@ ANALYSIS_SCHEMA: dict[str, Any] = _closed(
         "poi": {"type": ["string", "null"], "minLength": 1},
         "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
         "inference": INFERENCE_SCHEMA,
-        "cross_section": CROSS_SECTION_SCHEMA,
+        "observed": ARRAY_SCHEMA,
+        "response": RESPONSE_SCHEMA,
+        "flux": FLUX_SCHEMA,
         "workspace": WORKSPACE_SCHEMA,
     },
     ("name",),
 )
-#: Keys that give the binned data and simulation, which a cross-section analysis takes from its
-#: source and a workspace analysis from its workspace.
+#: Keys that give the binned data and simulation of reweighted Monte Carlo.
 EVENT_KEYS = ("binning", "data", "simulation")
-#: Sections that bring their own data (and, for a workspace, its components and parameters).
-MODEL_SOURCES = ("cross_section", "workspace")
+#: Keys that make a model source other than reweighted Monte Carlo: observed counts (a template
+#: analysis) or a pyhf workspace (with its own binning, data, components and parameters).
+MODEL_SOURCES = ("observed", "workspace")
+#: Keys that only a template analysis has.
+TEMPLATE_KEYS = ("response", "flux")
 ANALYSIS_SCHEMA["allOf"] = [
     {"if": {"required": ["workspace"]}, "else": {"required": ["components", "parameters"]}},
     {"if": {"anyOf": [{"required": [key]} for key in MODEL_SOURCES]}, "else": {"required": list(EVENT_KEYS)}},
+    {"if": {"required": ["observed"]}, "then": {"required": ["binning"]}},
 ]
 
 
@@ -308,21 +344,32 @@ def validate_analysis(document: LocatedDocument) -> None:
 
 
 def _check_source_keys(document: LocatedDocument) -> None:
-    """A cross-section or workspace analysis has no ``binning``, ``data`` or ``simulation`` of its
-    own (a workspace analysis no ``components`` either), and a file has one model source at most."""
+    """A file has one model source at most; a template analysis (``observed``) has no events
+    (``data``, ``simulation``), a workspace analysis neither a binning, events nor components of
+    its own, and only a template analysis has a ``response`` and a ``flux``."""
     sources = [key for key in MODEL_SOURCES if key in document.data]
     if len(sources) > 1:
         raise AnalysisFileError(f"{document.where((sources[1],))}: an analysis has one of {', '.join(sources)}, not both")
-    if not sources:
-        return
-    where = {"cross_section": "cross_section.source", "workspace": "the workspace"}[sources[0]]
-    own = EVENT_KEYS + (("components",) if sources[0] == "workspace" else ())
-    for key in own:
-        if key in document.data:
-            raise AnalysisFileError(
-                f"{document.where((key,))}: a {sources[0].replace('_', '-')} analysis takes {key} from {where}; "
-                f"remove {key!r}"
-            )
+    if "observed" not in sources:
+        for key in TEMPLATE_KEYS:
+            if key in document.data:
+                raise AnalysisFileError(
+                    f"{document.where((key,))}: {key!r} belongs to a template analysis, which has observed "
+                    "counts (observed:) instead of data and simulation events"
+                )
+    if sources == ["observed"]:
+        for key in ("data", "simulation"):
+            if key in document.data:
+                raise AnalysisFileError(
+                    f"{document.where((key,))}: a template analysis has observed counts (observed:), not "
+                    f"events; remove {key!r}"
+                )
+    if sources == ["workspace"]:
+        for key in EVENT_KEYS + ("components",):
+            if key in document.data:
+                raise AnalysisFileError(
+                    f"{document.where((key,))}: a workspace analysis takes {key} from the workspace; remove {key!r}"
+                )
 
 
 _PREFERENCE = {"additionalProperties": 0, "enum": 1, "required": 2, "oneOf": 9}

@@ -96,8 +96,9 @@ class AnalysisSpec:
     """A validated analysis file with paths resolved and defaults filled in.
 
     An analysis of reweighted simulation has ``binning``, ``data`` and ``simulation``; a
-    cross-section analysis has ``cross_section`` (its source, with ``remu_dir`` resolved) instead,
-    and a workspace analysis ``workspace`` (``path`` and ``patches`` resolved).
+    template analysis has ``binning``, ``observed`` and optionally ``response`` and ``flux``
+    instead, and a workspace analysis ``workspace`` (``path`` and ``patches`` resolved). Paths of
+    array entries (``observed``, templates, response, flux throws) are resolved too.
     """
 
     name: str
@@ -110,7 +111,9 @@ class AnalysisSpec:
     systematics: str = "none"
     poi: str | None = None
     inference: InferenceSettings = InferenceSettings()
-    cross_section: Mapping[str, Any] | None = None
+    observed: Any = None
+    response: Mapping[str, Any] | None = None
+    flux: Mapping[str, Any] | None = None
     workspace: Mapping[str, Any] | None = None
     document: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
@@ -216,10 +219,21 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
     binning = dict(data.get("binning", {}))
     if "path" in binning:
         binning["path"] = _resolve_path(binning["path"], folder, ("binning", "path") in overridden)
-    cross_section = dict(data["cross_section"]) if "cross_section" in data else None
-    if cross_section is not None and "remu_dir" in cross_section:
-        from_command_line = ("cross_section", "remu_dir") in overridden
-        cross_section["remu_dir"] = _resolve_path(cross_section["remu_dir"], folder, from_command_line)
+    arrays = _ArrayPaths(folder, overridden)
+    components = {
+        name: {**entry, "template": arrays(entry["template"], "components", name, "template")} if "template" in entry else entry
+        for name, entry in data.get("components", {}).items()
+    }
+    response = dict(data["response"]) if "response" in data else None
+    if response is not None:
+        if "path" in response:
+            response["path"] = _resolve_path(response["path"], folder, _set_from_command_line(overridden, "response", "path"))
+        for key in ("matrices", "weights"):
+            if key in response:
+                response[key] = arrays(response[key], "response", key)
+    flux = dict(data["flux"]) if "flux" in data else None
+    if flux is not None:
+        flux["throws"] = arrays(flux["throws"], "flux", "throws")
     workspace = dict(data["workspace"]) if "workspace" in data else None
     if workspace is not None:
         workspace["path"] = _resolve_path(workspace["path"], folder, _set_from_command_line(overridden, "workspace", "path"))
@@ -230,7 +244,7 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
         binning=binning or None,
         data=_event_source(data["data"], "data", folder, overridden) if "data" in data else None,
         simulation=_event_source(data["simulation"], "simulation", folder, overridden) if "simulation" in data else None,
-        components=data.get("components", {}),
+        components=components,
         parameters={
             name: ParameterSpec(
                 name=name,
@@ -245,7 +259,9 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
         systematics=data.get("systematics", {}).get("mode", "none"),
         poi=data.get("poi"),
         inference=InferenceSettings(**settings),
-        cross_section=cross_section,
+        observed=arrays(data["observed"], "observed") if "observed" in data else None,
+        response=response,
+        flux=flux,
         workspace=workspace,
         document=document,
     )
@@ -258,6 +274,19 @@ def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: 
         path=_resolve_path(entry["path"], folder, (key, "path") in overridden or (key,) in overridden),
         rename=dict(entry.get("rename", {})),
     )
+
+
+class _ArrayPaths:
+    """Resolves the ``path`` of an array entry (inline arrays are returned as they are)."""
+
+    def __init__(self, folder: Path, overridden: set[tuple[str, ...]]) -> None:
+        self.folder, self.overridden = folder, overridden
+
+    def __call__(self, entry: Any, *key_path: str) -> Any:
+        if not isinstance(entry, Mapping):
+            return entry
+        from_command_line = _set_from_command_line(self.overridden, *key_path, "path")
+        return {**entry, "path": _resolve_path(entry["path"], self.folder, from_command_line)}
 
 
 def _set_from_command_line(overridden: set[tuple[str, ...]], *key_path: str) -> bool:

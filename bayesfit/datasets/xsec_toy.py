@@ -46,7 +46,7 @@ FLUX_EDGES = np.array([0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, np.inf])
 
 EVENT_TYPES = {"noise": 0, "background": 1, "signal": 2}
 """Event-type codes of the toy: the index of the top-level truth bin (ReMU's own YAML bins event types
-at -1, 0, 1 instead; see ``bayesfit.workflows.xsec.REMU_EVENT_TYPES``)."""
+at -1, 0, 1 instead; see ``REMU_EVENT_TYPES`` in ``examples/xsec_inputs.py``)."""
 
 YEARLY_RATES = {"model_A": 100.0, "model_B": 100.0, "background": 30.0, "noise": 20.0}
 """Expected true events per year of exposure (noise: reconstructed events)."""

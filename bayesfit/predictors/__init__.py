@@ -1,6 +1,7 @@
 """Predictors: physics parameters -> expected counts per bin, compiled to PyTensor graphs.
 
-- linear: :class:`TemplatePredictor`, :class:`MatrixPredictor`, :class:`LinearEinsumPredictor`;
+- linear: :class:`TemplatePredictor`, :class:`MatrixPredictor`, :class:`LinearEinsumPredictor`, and
+  :class:`FluxTemplatePredictor` (bilinear in template weights and a flux);
 - simulation: :class:`ReweightedMCPredictor` (and its event-count-independent
   :class:`CompressedReweightedMCPredictor`) with :mod:`~bayesfit.predictors.spectra`,
   :class:`ResponseMatrix` (from events or ReMU's ``.npz``);
@@ -34,7 +35,7 @@ from bayesfit.predictors.spectra import (
     PowerLaw,
     Spectrum,
 )
-from bayesfit.predictors.template import TemplatePredictor
+from bayesfit.predictors.template import FluxTemplatePredictor, TemplatePredictor
 
 __all__ = [
     "BrokenPowerLaw",
@@ -44,6 +45,7 @@ __all__ = [
     "ConcatenatedPredictor",
     "CustomSpectrum",
     "FixedParameters",
+    "FluxTemplatePredictor",
     "InterpolatedShifts",
     "LinearEinsumPredictor",
     "LinearMap",

@@ -1,23 +1,25 @@
-"""Template predictor: ``expected = sum_t weight_t * template_t + constant``.
+"""Template predictors: ``expected = sum_t weight_t * template_t + constant``.
 
 Each template is a histogram of expected counts (e.g. noise, background, signal model A, model B);
 the parameter is the vector of their weights. Templates may carry a variations axis of ``K``
-universes. A template predictor is a :class:`~bayesfit.predictors.matrix.MatrixPredictor` whose
-matrix columns are the templates.
+universes. A :class:`TemplatePredictor` is a :class:`~bayesfit.predictors.matrix.MatrixPredictor`
+whose matrix columns are the templates; a :class:`FluxTemplatePredictor` has templates per unit
+of a flux that is itself a parameter (bilinear in the weights and the flux).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pytensor.tensor as pt
 
 from bayesfit.errors import PredictorError
-from bayesfit.predictors.base import check_coefficients
+from bayesfit.predictors.base import Parameter, Predictor, TensorLike, check_coefficients
 from bayesfit.predictors.matrix import MatrixPredictor
 
-__all__ = ["TemplatePredictor"]
+__all__ = ["FluxTemplatePredictor", "TemplatePredictor"]
 
 
 class TemplatePredictor(MatrixPredictor):
@@ -85,3 +87,61 @@ class TemplatePredictor(MatrixPredictor):
     def templates(self) -> np.ndarray:
         """The templates, shape ``(K, T, n_out)``."""
         return np.swapaxes(self.matrix, -1, -2)
+
+
+class FluxTemplatePredictor(Predictor):
+    """Template weights and a flux -> expected counts, with ``K`` universes (e.g. of a detector).
+
+    ``expected[k, i] = sum_t w_t (constant[k, i, t] + sum_e flux_coefficients[k, i, t, e] flux_e)``:
+    bilinear in the weights ``w`` (``(T,)``, ``>= 0``) and the flux (``(n_flux,)``, e.g. exposure
+    per neutrino-energy bin). The flux is unbounded so that a multivariate normal nuisance
+    (:class:`~bayesfit.likelihood.ThrowConstraint`) can move it freely.
+
+    Parameters
+    ----------
+    flux_coefficients:
+        ``(K, n_out, T, n_flux)`` expected counts per unit weight and unit flux in each flux bin.
+    constant:
+        ``(K, n_out, T)`` flux-independent expected counts per unit weight (e.g. noise).
+    labels:
+        ``T`` template names.
+    variation_weights:
+        ``(K,)`` weights of the universes; equal when ``None``.
+    nominal_flux:
+        Default flux, scalar or ``(n_flux,)``.
+    """
+
+    def __init__(
+        self,
+        flux_coefficients: Any,
+        constant: Any,
+        *,
+        labels: Sequence[str],
+        variation_weights: Any = None,
+        nominal_flux: Any = 1.0,
+        name: str = "flux_templates",
+    ) -> None:
+        self.name = name
+        flux_coefficients = np.asarray(flux_coefficients, dtype=float)
+        constant = np.asarray(constant, dtype=float)
+        if flux_coefficients.ndim != 4 or constant.shape != flux_coefficients.shape[:3]:
+            raise PredictorError(
+                f"{name}: flux_coefficients must be (K, n_out, T, n_flux) and constant (K, n_out, T); got "
+                f"{flux_coefficients.shape} and {constant.shape}"
+            )
+        n_variations, self.n_out, n_templates, n_flux = flux_coefficients.shape
+        if len(labels) != n_templates:
+            raise PredictorError(f"{name}: {len(labels)} labels for {n_templates} templates")
+        self.flux_coefficients, self.constant = flux_coefficients, constant
+        self._set_variation_weights(variation_weights, n_variations)
+        self.parameters = (
+            Parameter("weights", (n_templates,), lower=0.0, default=1.0, labels=tuple(labels), dim="template"),
+            Parameter("flux", (n_flux,), default=nominal_flux, dim="flux_bin"),
+        )
+
+    def expected(self, params: Mapping[str, TensorLike]) -> pt.TensorVariable:
+        """``(K, n_out)`` graph."""
+        weights = pt.as_tensor_variable(params["weights"])
+        flux = pt.as_tensor_variable(params["flux"])
+        per_template = pt.dot(pt.constant(self.flux_coefficients), flux) + pt.constant(self.constant)
+        return pt.dot(per_template, weights)
