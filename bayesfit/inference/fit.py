@@ -57,6 +57,11 @@ RANDOM_STARTS_MAX_SIZE = 20
 #: Starts whose minima differ by more than this in ``-ln L`` disagree.
 MINIMA_TOLERANCE = 1e-3
 
+#: Smallest eigenvalue of the Hessian scaled to unit diagonal (a correlation-like matrix) that
+#: counts as positive: below it a direction is flat to within the ~1e-9 relative error of the
+#: Hessian's finite differences (correlations closer to +-1 than ``1 - 5e-8``).
+SINGULAR_TOLERANCE = 1e-7
+
 #: Objective value reported to the minimiser where -ln L is infinite (L-BFGS-B needs finite values).
 _IMPOSSIBLE = 1e30
 
@@ -319,7 +324,10 @@ def _newton_step(
     """
     if entries.size == 0:
         return x, value, gradient
-    step = -np.linalg.solve(hessian, gradient[entries])
+    try:
+        step = -np.linalg.solve(hessian, gradient[entries])
+    except np.linalg.LinAlgError:  # singular to working precision
+        return x, value, gradient
     candidate = x.copy()
     candidate[entries] += step
     if not (np.all(np.isfinite(candidate)) and np.all(candidate >= lower) and np.all(candidate <= upper)):
@@ -327,7 +335,7 @@ def _newton_step(
     new_value, new_gradient = objective.value_and_grad(candidate, data)
     if not (np.isfinite(new_value) and np.all(np.isfinite(new_gradient))):
         return x, value, gradient
-    before = gradient[entries] @ np.linalg.solve(hessian, gradient[entries])
+    before = -gradient[entries] @ step
     after = new_gradient[entries] @ np.linalg.solve(hessian, new_gradient[entries])
     return (candidate, new_value, new_gradient) if after < before else (x, value, gradient)
 
@@ -348,6 +356,9 @@ def _covariance(hessian: np.ndarray, indices: np.ndarray, size: int) -> tuple[np
         if not np.all(np.isfinite(hessian)):
             raise np.linalg.LinAlgError("non-finite Hessian")
         factor = np.linalg.cholesky(hessian)
+        diagonal = np.sqrt(np.diag(hessian))
+        if np.linalg.eigvalsh(hessian / np.outer(diagonal, diagonal))[0] < SINGULAR_TOLERANCE:
+            raise np.linalg.LinAlgError("singular Hessian")  # within the differences' error of it
     except np.linalg.LinAlgError:
         covariance[np.ix_(indices, indices)] = np.nan
         return covariance, False
