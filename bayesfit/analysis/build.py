@@ -492,6 +492,8 @@ class ReweightedMCAnalysis(Analysis):
             if not isinstance(spectrum, (PowerLaw, LogParabola)):
                 return f"component {name!r} has a {type(spectrum).__name__} spectrum, which has no compressed form"
             for parameter in spectrum.parameter_names:
+                if parameter not in self.spec.parameters:  # reported by _checked_parameters
+                    return f"parameter {parameter!r} is not declared"
                 if parameter in fixed:
                     return f"parameter {parameter!r} of component {name!r} is fixed while its spectrum is free"
                 ranges[parameter] = self._declared_range(parameter)
