@@ -81,7 +81,7 @@ class InferenceSettings:
     tune: int = 1000
     chains: int = 4
     seed: int = 0
-    sampler: str = "pymc"
+    sampler: str = "auto"
     target_accept: float = 0.9
     profile: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     toys: Mapping[str, int] = field(default_factory=dict)
