@@ -147,6 +147,15 @@ def _as_bounds(bounds: tuple[float | None, float | None]) -> tuple[float, float]
     return (-np.inf if lower is None else float(lower), np.inf if upper is None else float(upper))
 
 
+def _evaluated_once(graph: Any) -> np.ndarray:
+    """The value of a PyTensor graph of constants, computed by PyTensor's Python linker (numpy
+    operations, no rewrites): nothing to compile, for values needed once."""
+    import pytensor
+    from pytensor.compile.mode import Mode
+
+    return np.asarray(pytensor.function([], graph, mode=Mode(linker="py", optimizer=None))(), dtype=float)
+
+
 class Analysis(ABC):
     """An analysis file turned into bayesfit objects, ready to fit, test and sample.
 
@@ -519,25 +528,25 @@ class ReweightedMCAnalysis(Analysis):
         return max(lower, prior_lower), min(upper, prior_upper)
 
     def _fixed_factor(self, spectrum: Spectrum, fixed: Mapping[str, Any]) -> np.ndarray:
-        """A spectrum's factor per simulated event at fixed parameter values, ``(n_events,)``.
-
-        Evaluated from the spectrum's own graph by PyTensor's Python linker (numpy, nothing to
-        compile).
-        """
-        import pytensor
+        """A spectrum's factor per simulated event at fixed parameter values, ``(n_events,)``,
+        from the spectrum's own graph (:func:`_evaluated_once`)."""
         import pytensor.tensor as pt
-        from pytensor.compile.mode import Mode
 
         columns = {variable: self._column(variable) for variable in spectrum.variables}
         data = {key: pt.constant(values) for key, values in spectrum.precompute(columns).items()}
         factor = spectrum.factor(data, {name: pt.constant(float(fixed[name])) for name in spectrum.parameter_names})
-        return np.asarray(pytensor.function([], factor, mode=Mode(linker="py", optimizer=None))(), dtype=float)
+        return _evaluated_once(factor)
 
     def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        return {
-            name: predictor.evaluate({key: values[key] for key in predictor.parameter_names})[0]
-            for name, predictor in self._component_predictors.items()
-        }
+        """Expected counts per component at ``values`` (:func:`_evaluated_once`: the figures need
+        them once, a compiled function per component is not worth its compilation)."""
+        import pytensor.tensor as pt
+
+        expected = {}
+        for name, predictor in self._component_predictors.items():
+            checked = predictor.check_values({key: values[key] for key in predictor.parameter_names})
+            expected[name] = _evaluated_once(predictor.expected({k: pt.constant(v) for k, v in checked.items()}))[0]
+        return expected
 
     @cached_property
     def _component_predictors(self) -> dict[str, Predictor]:
