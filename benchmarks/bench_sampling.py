@@ -10,6 +10,12 @@ samplers report it (``posterior.attrs["sampling_time"]``); a row's seconds are i
 seconds per effective sample, so that ratio < 1 means nutpie is the more efficient. A second
 row uses the wall time of the whole call (model compilation, sampling, post-processing).
 
+By model size (``sampler_by_size``): both samplers on the HESE posterior (4 free entries, the
+compressed predictor the analysis builder now uses), the 13-parameter counting workspace and
+the 131-entry ATLAS top-pair workspace (``shared/reference/pyhf``), wall time of the whole call
+(compilation included, as ``bayesfit run`` pays it) per effective sample; these rows are what
+:func:`bayesfit.inference.posterior.resolve_sampler` picks ``"auto"`` by.
+
 Toys: :func:`bayesfit.inference.toys.toy_pvalue` (goodness of fit: one fit per toy) with
 :class:`~bayesfit.inference.toys.SerialExecutor`, a ``ProcessPoolExecutor(2)`` and a dask
 ``LocalCluster(n_workers=2, threads_per_worker=1)`` via ``client.get_executor()``. The pools are
@@ -31,7 +37,7 @@ from typing import Any
 
 import numpy as np
 from bench_common import Row, relative_difference
-from bench_fits import hese_analysis
+from bench_fits import HESE_FILE, hese_analysis
 
 #: Generated simulation events of the model file (its own setting).
 HESE_GENERATED = 100_000
@@ -86,6 +92,41 @@ def nuts(sizes: Sequence[int]) -> list[Row]:
         rows.append(Row("nuts", draws, "nutpie: wall s (incl. compile) per effective sample", per_ess["nutpie"][1],
                         "PyMC NUTS: wall s (incl. compile) per effective sample", per_ess["pymc"][1], None, note,
                         {f"{sampler}_wall_ess_per_s": 1.0 / per_ess[sampler][1] for sampler in runs}))
+    return rows
+
+
+def _size_models() -> dict[int, tuple[str, Any]]:
+    """``{free entries: (name, model)}`` of the models of :func:`sampler_by_size` that are here."""
+    from bench_histfactory import WORKSPACES
+
+    from bayesfit.analysis import Analysis, read_analysis
+    from bayesfit.histfactory import build_model
+
+    models = {}
+    hese = Analysis(read_analysis(HESE_FILE)).model
+    models[sum(p.n_free for p in hese.free_parameters)] = ("HESE (compressed)", hese)
+    for path, _ in WORKSPACES.values():
+        if path.exists():
+            model = build_model(path)
+            models[sum(p.n_free for p in model.free_parameters)] = (path.stem, model)
+    return models
+
+
+def sampler_by_size(sizes: Sequence[int]) -> list[Row]:
+    """Wall seconds (compilation included) per effective sample of nutpie and PyMC's NUTS by model
+    size, one run each of 4 chains x ``draws`` (+ as many tuning steps) per ``draws`` in ``sizes``."""
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    rows = []
+    for n_free, (name, model) in sorted(_size_models().items()):
+        for draws in sizes:
+            runs = {sampler: _sample(model, sampler, draws, seed=0) for sampler in ("pymc", "nutpie")}
+            extra = {f"{sampler}_{what}": value for sampler, (ess, sampling, wall) in runs.items()
+                     for what, value in (("wall_s", wall), ("sampling_s", sampling), ("min_bulk_ess", ess))}
+            note = f"{name}: {N_CHAINS} chains x {draws} draws (+{draws} tune), one run each"
+            (pymc_ess, _, pymc_wall), (nutpie_ess, _, nutpie_wall) = runs["pymc"], runs["nutpie"]
+            rows.append(Row("sampler_by_size", n_free, "nutpie: wall s (incl. compile) per effective sample",
+                            nutpie_wall / nutpie_ess, "PyMC NUTS: wall s (incl. compile) per effective sample",
+                            pymc_wall / pymc_ess, None, note, extra))
     return rows
 
 

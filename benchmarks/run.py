@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))  # sibling benchmark modules (bench_*.py)
 import bench_fits  # noqa: E402
 import bench_histfactory  # noqa: E402
 import bench_numba  # noqa: E402
+import bench_run  # noqa: E402
 import bench_sampling  # noqa: E402
 import bench_xsec  # noqa: E402
 from bench_common import Row, SkipCase, interleaved_medians, relative_difference  # noqa: E402
@@ -308,8 +309,16 @@ case("fit_xsec", "cross-section 4-template ML fit (K universes marginalised): ba
 case("nuts", "NUTS on the HESE posterior (4 chains): nutpie vs PyMC, seconds per effective sample "
      "(bulk ESS, smallest over parameters) vs draws per chain",
      tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.nuts)
+case("sampler_by_size", "NUTS by model size (free entries: HESE 4, counting workspace 13, ATLAS workspace 131): "
+     "nutpie vs PyMC, wall seconds (compilation included) per effective sample; size is the free entries "
+     "(PyMC on the ATLAS workspace takes many minutes: full mode only)",
+     tiny=(), quick=(), full=(200,))(bench_sampling.sampler_by_size)
 case("toys", "HESE toy fits (goodness of fit, one fit per toy): 2 processes and a 2-worker dask cluster vs "
      "serial, seconds per toy vs number of toys", tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.toys)
+case("run_hese", "bayesfit run models/hese_diffuse.yaml per phase, warm and cold compile cache: compressed "
+     "simulation and sampler auto vs the previous path (per-event simulation, PyMC), seconds; size: draws per chain "
+     "(8 runs of the whole file, 2 with an empty cache: full mode only)",
+     tiny=(), quick=(), full=(1_000,))(bench_run.run_hese)
 case("histfactory_fit", "HistFactory ML fit (build_model + bayesfit.inference.fit) vs pyhf (numpy backend), by "
      "workspace bins (3: counting, 37: ATLAS top-pair; pyhf's fits of it take minutes: full mode only)",
      tiny=(3,), quick=(3,), full=(3, 37))(bench_histfactory.histfactory_fit)

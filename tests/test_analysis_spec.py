@@ -109,3 +109,36 @@ def test_setting_a_path_replaces_a_generator(tmp_path, monkeypatch):
     spec = read_analysis(write(tmp_path, HESE), ["simulation.path=sim.json", "data.generator=hese"])
     assert spec.simulation.path == tmp_path / "sim.json" and spec.simulation.generator is None
     assert spec.data.generator == "hese" and spec.data.path is None
+
+
+def test_enums_are_the_library_constants_and_cost_nothing_to_import(tmp_path):
+    """The schema's likelihoods, samplers and statistics are the library's; reading the schema
+    module imports none of the inference code (it is imported when a file is validated)."""
+    import subprocess
+    import sys
+
+    from bayesfit.analysis import schema
+    from bayesfit.inference.calculators import CALCULATORS
+    from bayesfit.inference.posterior import SAMPLERS
+    from bayesfit.inference.test_statistics import HYPOTHESIS_STATISTICS, TEST_STATISTICS
+    from bayesfit.likelihood import LIKELIHOODS
+
+    assert schema.SAMPLERS == SAMPLERS and "auto" in schema.SAMPLERS
+    assert schema.LIKELIHOODS == LIKELIHOODS
+    assert schema.STATISTICS == tuple(HYPOTHESIS_STATISTICS)
+    assert schema.TEST_STATISTICS == tuple(TEST_STATISTICS)
+    assert schema.CALCULATORS == tuple(CALCULATORS)
+    code = "import sys, bayesfit.analysis.spec; print('pytensor' in sys.modules)"
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "False"
+    for sampler in SAMPLERS:
+        assert read_analysis(write(tmp_path, HESE + f"inference: {{sampler: {sampler}}}\n")).inference.sampler == sampler
+    assert read_analysis(write(tmp_path, HESE)).inference.sampler == "auto"
+    with pytest.raises(AnalysisFileError, match=r"inference\.sampler: 'stan' is not one of 'auto', 'pymc', 'nutpie'"):
+        read_analysis(write(tmp_path, HESE + "inference: {sampler: stan}\n"))
+    spec = read_analysis(write(tmp_path, HESE.replace("{generator: hese, options: {seed: 3}}",
+                                                      "{generator: hese, options: {seed: 3}, compress: false}")))
+    assert spec.simulation.compress is False and spec.data.compress is True
+    with pytest.raises(AnalysisFileError, match=r"data\.compress"):
+        read_analysis(write(tmp_path, HESE.replace("{path: data/hese_toy_data.json}",
+                                                   "{path: data/hese_toy_data.json, compress: false}")))

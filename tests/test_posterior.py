@@ -126,3 +126,19 @@ def test_diagnostics_in_plain_words():
     assert any("chains disagree for 'norm'" in m for m in messages)
     assert any("effective bulk samples for 'norm'" in m for m in messages)
     assert issubclass(SamplingWarning, UserWarning)
+
+
+def test_auto_sampler_is_chosen_by_model_size():
+    """PyMC's NUTS up to AUTO_NUTPIE_MIN_SIZE free entries (its compilation is cached, nutpie's is
+    not), nutpie above when it is installed; explicit choices are kept."""
+    import importlib.util
+
+    from bayesfit.inference.posterior import AUTO_NUTPIE_MIN_SIZE, resolve_sampler
+
+    installed = importlib.util.find_spec("nutpie") is not None
+    assert resolve_sampler("auto", 4) == "pymc"
+    assert resolve_sampler("auto", AUTO_NUTPIE_MIN_SIZE) == "pymc"
+    assert resolve_sampler("auto", AUTO_NUTPIE_MIN_SIZE + 1) == ("nutpie" if installed else "pymc")
+    assert resolve_sampler("pymc", 1000) == "pymc"
+    if installed:
+        assert resolve_sampler("nutpie", 4) == "nutpie"

@@ -11,6 +11,16 @@ folded by a response matrix with detector universes and multiplied by flux throw
 :class:`~bayesfit.analysis.workspace.WorkspaceAnalysis` (a pyhf workspace). All offer the same
 inference.
 
+Reweighted simulation is compressed into per-bin moments
+(:class:`~bayesfit.predictors.CompressedReweightedMCPredictor`, exact to a relative 1e-12) whenever
+that is exact over the analysis' own parameter ranges: every free spectrum a power law or a
+log-parabola on one energy variable and pivot, every free spectral parameter with a finite range
+from its bounds and prior (e.g. ``Uniform(1.5, 4.5)``), which the compression then keeps as it
+is. Spectra whose parameters are all fixed are folded into the event weights. Otherwise, or with
+``simulation: {..., compress: false}``, the exact per-event predictor is used; the choice and its
+reason are logged (INFO, logger ``bayesfit.analysis.build``). The compression never narrows a
+parameter: a spectral index without a finite range is not given one.
+
 Problems found while building (a binning that cannot be made, a parameter no component uses, a
 missing events file) are reported as :class:`~bayesfit.errors.AnalysisFileError` naming the file,
 line and key they come from.
@@ -18,8 +28,9 @@ line and key they come from.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -38,11 +49,13 @@ from bayesfit.binning import (
     RegularAxis,
     VariableAxis,
 )
-from bayesfit.errors import AnalysisFileError, BayesfitError, InferenceError
+from bayesfit.errors import AnalysisFileError, BayesfitError, InferenceError, PredictorError
 from bayesfit.events import Events, load_events
+from bayesfit.priors import as_prior
 from bayesfit.predictors import (
     BrokenPowerLaw,
     Component,
+    CompressedReweightedMCPredictor,
     FixedParameters,
     LogParabola,
     PowerLaw,
@@ -50,6 +63,7 @@ from bayesfit.predictors import (
     ReweightedMCPredictor,
     Spectrum,
 )
+from bayesfit.predictors.reweight import event_column
 
 __all__ = [
     "Analysis",
@@ -60,6 +74,8 @@ __all__ = [
     "build_spectrum",
     "located",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def _hese_events(part: str) -> Callable[..., Mapping[str, np.ndarray]]:
@@ -131,6 +147,15 @@ def _as_bounds(bounds: tuple[float | None, float | None]) -> tuple[float, float]
     """``(lower, upper)`` with ``None`` (YAML ``null``) read as unbounded."""
     lower, upper = bounds
     return (-np.inf if lower is None else float(lower), np.inf if upper is None else float(upper))
+
+
+def _evaluated_once(graph: Any) -> np.ndarray:
+    """The value of a PyTensor graph of constants, computed by PyTensor's Python linker (numpy
+    operations, no rewrites): nothing to compile, for values needed once."""
+    import pytensor
+    from pytensor.compile.mode import Mode
+
+    return np.asarray(pytensor.function([], graph, mode=Mode(linker="py", optimizer=None))(), dtype=float)
 
 
 class Analysis(ABC):
@@ -216,11 +241,15 @@ class Analysis(ABC):
         return figures
 
     # ------------------------------------------------------------------ building
-    def _checked_parameters(self, predictor: Predictor) -> Predictor:
-        """``predictor`` after checking its parameters against ``parameters:``, fixed ones removed."""
+    def _checked_parameters(self, predictor: Predictor, folded: Collection[str] = ()) -> Predictor:
+        """``predictor`` after checking its parameters against ``parameters:``, fixed ones removed.
+
+        ``folded`` are fixed parameters the predictor no longer has (their values are folded into
+        its weights); they count as used.
+        """
         declared = set(self.spec.parameters)
         thrown = {getattr(c, "parameter", None) for c in self.constraints}
-        used = set(predictor.parameter_names) - thrown
+        used = (set(predictor.parameter_names) | set(folded)) - thrown
         for name in sorted(declared - used):
             raise AnalysisFileError(
                 f"{self.spec.where('parameters', name)}: parameter {name!r} is not used by any component; "
@@ -234,6 +263,7 @@ class Analysis(ABC):
         fixed = self._fixed_values()
         if len(fixed) == len(used):
             raise AnalysisFileError(f"{self.spec.where('parameters')}: every parameter is fixed: nothing to fit")
+        fixed = {name: value for name, value in fixed.items() if name not in folded}
         return FixedParameters(predictor, fixed) if fixed else predictor
 
     def _fixed_values(self) -> dict[str, Any]:
@@ -392,15 +422,18 @@ class ReweightedMCAnalysis(Analysis):
             self._simulation_index = self.binning.bin_index(self.simulation)
         self._components = self._weighted_components()
         with located(spec, "components"):
-            predictor = ReweightedMCPredictor(
-                self.simulation, self._simulation_index, self.binning.size, components=list(self._components.values()),
-                name=self.name,
-            )
-        self.predictor = self._checked_parameters(predictor)
+            predictor, folded = self._reweighting_predictor(self._components, self.name)
+        self.predictor = self._checked_parameters(predictor, folded)
 
     @property
     def observed(self) -> np.ndarray:
         return self.data_histogram.entries
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the predictor sums compressed moments (else every simulated event)."""
+        inner = self.predictor.predictor if isinstance(self.predictor, FixedParameters) else self.predictor
+        return isinstance(inner, CompressedReweightedMCPredictor)
 
     def data_summary(self) -> dict[str, Any]:
         return {
@@ -439,20 +472,124 @@ class ReweightedMCAnalysis(Analysis):
                 components[name] = Component(settings["weight"], norm=settings.get("scale"), spectrum=spectrum)
         return components
 
+    # ------------------------------------------------------------------ compression
+    def _reweighting_predictor(
+        self, components: Mapping[str, Component], name: str
+    ) -> tuple[Predictor, tuple[str, ...]]:
+        """The predictor of ``components`` and the fixed parameters folded into its weights.
+
+        Compressed when :meth:`_compression` finds that exact, else per event; logged either way.
+        """
+        plan = self._compression(components)
+        if isinstance(plan, tuple):
+            columns, compressible, ranges, folded = plan
+            try:
+                predictor = CompressedReweightedMCPredictor(
+                    columns, self._simulation_index, self.binning.size, components=compressible, name=name,
+                    parameter_ranges=ranges,
+                )
+            except PredictorError as error:  # e.g. spectra with different pivots
+                plan = str(error)
+            else:
+                logger.info(
+                    "%s: reweighted simulation compressed into per-bin moments (exact to %g relative) over %s%s",
+                    name, predictor.tolerance, {k: list(v) for k, v in ranges.items()},
+                    f"; fixed spectra folded into the weights of {sorted(folded)}" if folded else "",
+                )
+                return predictor, tuple(sorted({p for names in folded.values() for p in names}))
+        logger.info("%s: exact per-event predictor (%s)", name, plan)
+        predictor = ReweightedMCPredictor(
+            self.simulation, self._simulation_index, self.binning.size, components=list(components.values()),
+            name=name,
+        )
+        return predictor, ()
+
+    def _compression(
+        self, components: Mapping[str, Component]
+    ) -> str | tuple[dict[str, np.ndarray], list[Component], dict[str, tuple[float, float]], dict[str, tuple[str, ...]]]:
+        """Why ``components`` are not compressed, or what the compressed predictor is built from:
+        ``(event columns, components, ranges of the free spectral parameters, {component: folded
+        parameters})``.
+
+        A free spectral parameter's range is its file bounds intersected with its prior's support;
+        it must be finite, so the compression (exact only inside it) keeps the analysis' bounds.
+        """
+        if not self.spec.simulation.compress:
+            return "simulation.compress is false"
+        fixed = self._fixed_values()
+        columns: dict[str, np.ndarray] = {}
+        compressible = []
+        ranges: dict[str, tuple[float, float]] = {}
+        folded: dict[str, tuple[str, ...]] = {}
+        for name, component in components.items():
+            columns[component.weight] = self._column(component.weight)
+            spectrum = component.spectrum
+            if not component.per_event:
+                compressible.append(component)
+                continue
+            if all(parameter in fixed for parameter in spectrum.parameter_names):
+                column = f"{component.weight} x fixed {name} spectrum"
+                columns[column] = columns[component.weight] * self._fixed_factor(spectrum, fixed)
+                compressible.append(Component(column, norm=component.norm))
+                folded[name] = spectrum.parameter_names
+                continue
+            if not isinstance(spectrum, (PowerLaw, LogParabola)):
+                return f"component {name!r} has a {type(spectrum).__name__} spectrum, which has no compressed form"
+            for parameter in spectrum.parameter_names:
+                if parameter not in self.spec.parameters:  # reported by _checked_parameters
+                    return f"parameter {parameter!r} is not declared"
+                if parameter in fixed:
+                    return f"parameter {parameter!r} of component {name!r} is fixed while its spectrum is free"
+                ranges[parameter] = self._declared_range(parameter)
+                if not np.all(np.isfinite(ranges[parameter])):
+                    return (
+                        f"parameter {parameter!r} has no finite range (its bounds and prior leave {list(ranges[parameter])}):"
+                        " give it bounds to compress the simulation"
+                    )
+            columns[spectrum.energy] = self._column(spectrum.energy)
+            compressible.append(component)
+        return columns, compressible, ranges, folded
+
+    def _column(self, name: str) -> np.ndarray:
+        """A simulation column as floats (an :class:`EventsError` naming the variables if missing)."""
+        return event_column(self.simulation, name, self.simulation.n_events, self.name)
+
+    def _declared_range(self, parameter: str) -> tuple[float, float]:
+        """``(lower, upper)`` of ``parameter``: its file bounds intersected with its prior's support."""
+        entry = self.spec.parameters[parameter]
+        lower, upper = _as_bounds(entry.bounds)
+        with located(self.spec, "parameters", parameter, "prior"):
+            prior_lower, prior_upper = as_prior(entry.prior).support()
+        return max(lower, prior_lower), min(upper, prior_upper)
+
+    def _fixed_factor(self, spectrum: Spectrum, fixed: Mapping[str, Any]) -> np.ndarray:
+        """A spectrum's factor per simulated event at fixed parameter values, ``(n_events,)``,
+        from the spectrum's own graph (:func:`_evaluated_once`)."""
+        import pytensor.tensor as pt
+
+        columns = {variable: self._column(variable) for variable in spectrum.variables}
+        data = {key: pt.constant(values) for key, values in spectrum.precompute(columns).items()}
+        factor = spectrum.factor(data, {name: pt.constant(float(fixed[name])) for name in spectrum.parameter_names})
+        return _evaluated_once(factor)
+
     def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        return {
-            name: predictor.evaluate({key: values[key] for key in predictor.parameter_names})[0]
-            for name, predictor in self._component_predictors.items()
-        }
+        """Expected counts per component at ``values`` (:func:`_evaluated_once`: the figures need
+        them once, a compiled function per component is not worth its compilation)."""
+        import pytensor.tensor as pt
+
+        expected = {}
+        for name, predictor in self._component_predictors.items():
+            checked = predictor.check_values({key: values[key] for key in predictor.parameter_names})
+            expected[name] = _evaluated_once(predictor.expected({k: pt.constant(v) for k, v in checked.items()}))[0]
+        return expected
 
     @cached_property
     def _component_predictors(self) -> dict[str, Predictor]:
+        """Each component alone (for the figures), compressed like the analysis' predictor."""
         fixed = self._fixed_values()
         predictors = {}
         for name, component in self._components.items():
-            predictor: Predictor = ReweightedMCPredictor(
-                self.simulation, self._simulation_index, self.binning.size, components=[component], name=name
-            )
+            predictor, _ = self._reweighting_predictor({name: component}, name)
             own_fixed = {k: v for k, v in fixed.items() if k in predictor.parameter_names}
             predictors[name] = FixedParameters(predictor, own_fixed) if own_fixed else predictor
         return predictors

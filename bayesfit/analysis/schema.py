@@ -19,6 +19,7 @@ file, the line and the dotted key path.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -35,16 +36,64 @@ __all__ = [
     "STATISTICS",
     "TEMPLATE_SPACES",
     "TEST_STATISTICS",
+    "analysis_schema",
+    "library_choices",
     "validate_analysis",
 ]
 
-LIKELIHOODS = ("poisson", "effective", "barlow-beeston-lite")
-SAMPLERS = ("pymc", "nutpie")
-STATISTICS = ("likelihood_ratio", "max_likelihood")
-#: Test statistics and calculators of hypotests and limits (those of bayesfit.inference, checked by a test).
-TEST_STATISTICS = ("q0", "qmu", "qmu_tilde", "tmu", "tmu_tilde")
-CALCULATORS = ("asymptotic", "toys")
 FLUX_TREATMENTS = ("universes", "nuisance")
+
+# Provided by the module's __getattr__ from the library's constants (see library_choices):
+ANALYSIS_SCHEMA: dict[str, Any]
+CALCULATORS: tuple[str, ...]
+LIKELIHOODS: tuple[str, ...]
+SAMPLERS: tuple[str, ...]
+STATISTICS: tuple[str, ...]
+TEST_STATISTICS: tuple[str, ...]
+
+
+@cache
+def library_choices() -> dict[str, tuple[str, ...]]:
+    """The enums of the schema, from the library's own constants (imported on first use, so that
+    reading this module stays cheap; the inference modules import PyTensor).
+
+    ``LIKELIHOODS`` (:data:`bayesfit.likelihood.LIKELIHOODS`), ``SAMPLERS``
+    (:data:`bayesfit.inference.posterior.SAMPLERS`), ``STATISTICS`` of hypothesis tests and
+    ``TEST_STATISTICS`` of the POI (:mod:`bayesfit.inference.test_statistics`), their one-sided
+    ``LIMIT_STATISTICS`` for upper limits, and ``CALCULATORS``
+    (:data:`bayesfit.inference.calculators.CALCULATORS`).
+    """
+    from bayesfit.inference.calculators import CALCULATORS
+    from bayesfit.inference.posterior import SAMPLERS
+    from bayesfit.inference.test_statistics import HYPOTHESIS_STATISTICS, TEST_STATISTICS, QMu, QMuTilde
+    from bayesfit.likelihood import LIKELIHOODS
+
+    return {
+        "LIKELIHOODS": tuple(LIKELIHOODS),
+        "SAMPLERS": tuple(SAMPLERS),
+        "STATISTICS": tuple(HYPOTHESIS_STATISTICS),
+        "TEST_STATISTICS": tuple(TEST_STATISTICS),
+        "LIMIT_STATISTICS": (QMu.name, QMuTilde.name),
+        "CALCULATORS": tuple(CALCULATORS),
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``LIKELIHOODS``, ``SAMPLERS``, ... and ``ANALYSIS_SCHEMA``, built on first use."""
+    if name == "ANALYSIS_SCHEMA":
+        return analysis_schema()
+    if name in _LIBRARY_NAMES:  # a fixed list: the import system asks for e.g. __path__
+        return library_choices()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_LIBRARY_NAMES = frozenset(("LIKELIHOODS", "SAMPLERS", "STATISTICS", "TEST_STATISTICS", "LIMIT_STATISTICS", "CALCULATORS"))
+
+
+def _enum(name: str) -> dict[str, Any]:
+    return {"type": "string", "enum": list(library_choices()[name])}
+
+
 
 _number = {"type": "number"}
 _positive_int = {"type": "integer", "minimum": 1}
@@ -84,24 +133,19 @@ AXIS_SCHEMA = _one_key(
     }
 )
 
-EVENTS_SCHEMA = {
-    "oneOf": [
-        _closed(
-            {
-                "path": _name,
-                "rename": {"type": "object", "additionalProperties": _name},
-            },
-            ("path",),
-        ),
-        _closed(
-            {
-                "generator": _name,
-                "options": {"type": "object"},
-            },
-            ("generator",),
-        ),
-    ]
-}
+def _events_schema(**extra: Any) -> dict[str, Any]:
+    """A file (``path``, ``rename``) or a built-in ``generator`` with ``options``; plus ``extra`` keys."""
+    return {
+        "oneOf": [
+            _closed({"path": _name, "rename": {"type": "object", "additionalProperties": _name}, **extra}, ("path",)),
+            _closed({"generator": _name, "options": {"type": "object"}, **extra}, ("generator",)),
+        ]
+    }
+
+
+EVENTS_SCHEMA = _events_schema()
+#: The simulation may also say whether reweighted events are compressed (where that is exact).
+SIMULATION_SCHEMA = _events_schema(compress={"type": "boolean"})
 
 _spectra = {
     "power_law": _closed(
@@ -200,68 +244,70 @@ PARAMETER_SCHEMA = _closed(
     ("prior",),
 )
 
-INFERENCE_SCHEMA = _closed(
-    {
-        "draws": _positive_int,
-        "tune": _positive_int,
-        "chains": _positive_int,
-        "seed": {"type": "integer", "minimum": 0},
-        "sampler": {"type": "string", "enum": list(SAMPLERS)},
-        "target_accept": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        "profile": {
-            "type": "object",
-            "additionalProperties": _closed(
-                {"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}, "fixed": _hypothesis},
-                ("start", "stop"),
-            ),
-        },
-        "toys": _closed({"count": _positive_int, "workers": _positive_int}),
-        "tests": {
-            "type": "object",
-            "additionalProperties": _closed(
-                {
-                    "hypothesis": {**_hypothesis, "minProperties": 1},
-                    "toys": {"type": "integer", "minimum": 0},
-                    "statistic": {"type": "string", "enum": list(STATISTICS)},
-                },
-                ("hypothesis",),
-            ),
-        },
-        "bayes_factors": {
-            "type": "object",
-            "additionalProperties": _closed(
-                {"numerator": _hypothesis, "denominator": _hypothesis, "draws": _positive_int, "chains": _positive_int},
-                ("numerator", "denominator"),
-            ),
-        },
-        "hypotests": {
-            "type": "object",
-            "additionalProperties": _closed(
+def _inference_schema() -> dict[str, Any]:
+    return _closed(
+        {
+            "draws": _positive_int,
+            "tune": _positive_int,
+            "chains": _positive_int,
+            "seed": {"type": "integer", "minimum": 0},
+            "sampler": _enum("SAMPLERS"),
+            "target_accept": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "profile": {
+                "type": "object",
+                "additionalProperties": _closed(
+                    {"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}, "fixed": _hypothesis},
+                    ("start", "stop"),
+                ),
+            },
+            "toys": _closed({"count": _positive_int, "workers": _positive_int}),
+            "tests": {
+                "type": "object",
+                "additionalProperties": _closed(
+                    {
+                        "hypothesis": {**_hypothesis, "minProperties": 1},
+                        "toys": {"type": "integer", "minimum": 0},
+                        "statistic": _enum("STATISTICS"),
+                    },
+                    ("hypothesis",),
+                ),
+            },
+            "bayes_factors": {
+                "type": "object",
+                "additionalProperties": _closed(
+                    {"numerator": _hypothesis, "denominator": _hypothesis, "draws": _positive_int, "chains": _positive_int},
+                    ("numerator", "denominator"),
+                ),
+            },
+            "hypotests": {
+                "type": "object",
+                "additionalProperties": _closed(
+                    {
+                        "poi": _name,
+                        "poi_value": _number,
+                        "test_statistic": _enum("TEST_STATISTICS"),
+                        "calculator": _enum("CALCULATORS"),
+                        "toys": _positive_int,
+                    },
+                    ("poi_value",),
+                ),
+            },
+            "upper_limit": _closed(
                 {
                     "poi": _name,
-                    "poi_value": _number,
-                    "test_statistic": {"type": "string", "enum": list(TEST_STATISTICS)},
-                    "calculator": {"type": "string", "enum": list(CALCULATORS)},
+                    "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                    "test_statistic": _enum("LIMIT_STATISTICS"),
+                    "calculator": _enum("CALCULATORS"),
                     "toys": _positive_int,
-                },
-                ("poi_value",),
+                    "scan": _closed({"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}},
+                                    ("start", "stop")),
+                    "credible": {"type": "boolean"},
+                }
             ),
-        },
-        "upper_limit": _closed(
-            {
-                "poi": _name,
-                "level": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-                "test_statistic": {"type": "string", "enum": ["qmu", "qmu_tilde"]},
-                "calculator": {"type": "string", "enum": list(CALCULATORS)},
-                "toys": _positive_int,
-                "scan": _closed({"start": _number, "stop": _number, "points": {"type": "integer", "minimum": 2}},
-                                ("start", "stop")),
-                "credible": {"type": "boolean"},
-            }
-        ),
-        "ranking": {"type": "boolean"},
-    }
-)
+            "ranking": {"type": "boolean"},
+        }
+    )
+
 
 WORKSPACE_SCHEMA = _closed(
     {
@@ -274,35 +320,6 @@ WORKSPACE_SCHEMA = _closed(
     ("path",),
 )
 
-ANALYSIS_SCHEMA: dict[str, Any] = _closed(
-    {
-        "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
-        "binning": {
-            "oneOf": [
-                _closed({"path": _name}, ("path",)),
-                {
-                    "type": "object",
-                    "minProperties": 1,
-                    "not": {"required": ["path"]},
-                    "additionalProperties": AXIS_SCHEMA,
-                },
-            ]
-        },
-        "data": EVENTS_SCHEMA,
-        "simulation": EVENTS_SCHEMA,
-        "components": {"type": "object", "minProperties": 1, "additionalProperties": COMPONENT_SCHEMA},
-        "parameters": {"type": "object", "minProperties": 1, "additionalProperties": PARAMETER_SCHEMA},
-        "likelihood": {"type": "string", "enum": list(LIKELIHOODS)},
-        "poi": {"type": ["string", "null"], "minLength": 1},
-        "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
-        "inference": INFERENCE_SCHEMA,
-        "observed": ARRAY_SCHEMA,
-        "response": RESPONSE_SCHEMA,
-        "flux": FLUX_SCHEMA,
-        "workspace": WORKSPACE_SCHEMA,
-    },
-    ("name",),
-)
 #: Keys that give the binned data and simulation of reweighted Monte Carlo.
 EVENT_KEYS = ("binning", "data", "simulation")
 #: Keys that make a model source other than reweighted Monte Carlo: observed counts (a template
@@ -310,15 +327,50 @@ EVENT_KEYS = ("binning", "data", "simulation")
 MODEL_SOURCES = ("observed", "workspace")
 #: Keys that only a template analysis has.
 TEMPLATE_KEYS = ("response", "flux")
-ANALYSIS_SCHEMA["allOf"] = [
-    {"if": {"required": ["workspace"]}, "else": {"required": ["components", "parameters"]}},
-    {"if": {"anyOf": [{"required": [key]} for key in MODEL_SOURCES]}, "else": {"required": list(EVENT_KEYS)}},
-    {"if": {"required": ["observed"]}, "then": {"required": ["binning"]}},
-]
+
+
+@cache
+def analysis_schema() -> dict[str, Any]:
+    """The JSON schema of analysis files (also ``ANALYSIS_SCHEMA``), built once on first use."""
+    schema: dict[str, Any] = _closed(
+        {
+            "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
+            "binning": {
+                "oneOf": [
+                    _closed({"path": _name}, ("path",)),
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "not": {"required": ["path"]},
+                        "additionalProperties": AXIS_SCHEMA,
+                    },
+                ]
+            },
+            "data": EVENTS_SCHEMA,
+            "simulation": SIMULATION_SCHEMA,
+            "components": {"type": "object", "minProperties": 1, "additionalProperties": COMPONENT_SCHEMA},
+            "parameters": {"type": "object", "minProperties": 1, "additionalProperties": PARAMETER_SCHEMA},
+            "likelihood": _enum("LIKELIHOODS"),
+            "poi": {"type": ["string", "null"], "minLength": 1},
+            "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
+            "inference": _inference_schema(),
+            "observed": ARRAY_SCHEMA,
+            "response": RESPONSE_SCHEMA,
+            "flux": FLUX_SCHEMA,
+            "workspace": WORKSPACE_SCHEMA,
+        },
+        ("name",),
+    )
+    schema["allOf"] = [
+        {"if": {"required": ["workspace"]}, "else": {"required": ["components", "parameters"]}},
+        {"if": {"anyOf": [{"required": [key]} for key in MODEL_SOURCES]}, "else": {"required": list(EVENT_KEYS)}},
+        {"if": {"required": ["observed"]}, "then": {"required": ["binning"]}},
+    ]
+    return schema
 
 
 def validate_analysis(document: LocatedDocument) -> None:
-    """Check an analysis document against :data:`ANALYSIS_SCHEMA`.
+    """Check an analysis document against :func:`analysis_schema`.
 
     Raises
     ------
@@ -330,7 +382,7 @@ def validate_analysis(document: LocatedDocument) -> None:
             f"{document.origin}: an analysis file must be a mapping of keys, got "
             f"{type(document.data).__name__}"
         )
-    validator = jsonschema.Draft202012Validator(ANALYSIS_SCHEMA)
+    validator = jsonschema.Draft202012Validator(analysis_schema())
     errors = list(validator.iter_errors(document.data))
     if not errors:
         _check_source_keys(document)

@@ -38,12 +38,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EventSource:
-    """Where events come from: a file (``path``) or a built-in generator with options."""
+    """Where events come from: a file (``path``) or a built-in generator with options.
+
+    ``compress`` (simulation only): sum reweighted simulation as compressed per-bin moments where
+    that is exact (see :mod:`bayesfit.analysis.build`); ``False`` sums every event.
+    """
 
     path: Path | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
     generator: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    compress: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class InferenceSettings:
     tune: int = 1000
     chains: int = 4
     seed: int = 0
-    sampler: str = "pymc"
+    sampler: str = "auto"
     target_accept: float = 0.9
     profile: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     toys: Mapping[str, int] = field(default_factory=dict)
@@ -268,11 +273,13 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
 
 
 def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: set) -> EventSource:
+    compress = bool(entry.get("compress", True))
     if "generator" in entry:
-        return EventSource(generator=entry["generator"], options=dict(entry.get("options", {})))
+        return EventSource(generator=entry["generator"], options=dict(entry.get("options", {})), compress=compress)
     return EventSource(
         path=_resolve_path(entry["path"], folder, (key, "path") in overridden or (key,) in overridden),
         rename=dict(entry.get("rename", {})),
+        compress=compress,
     )
 
 

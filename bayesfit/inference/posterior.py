@@ -1,7 +1,7 @@
 """Posterior sampling with NUTS, and what a physicist needs around it.
 
-:func:`sample_posterior` runs ``pm.sample`` (nutpie when installed, else PyMC's NUTS, with a mass
-matrix adaptation chosen by model size) and returns an :class:`arviz.InferenceData` with
+:func:`sample_posterior` runs NUTS (PyMC's, or nutpie's for large models when it is installed,
+see :func:`resolve_sampler`; a mass matrix adaptation chosen by model size) and returns an :class:`arviz.InferenceData` with
 
 - ``posterior``: every free variable (natural units), deterministic throw parameters and, with
   marginalised universes, ``universe_probability`` (chain, draw, universes): the posterior
@@ -40,10 +40,21 @@ from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 from bayesfit.model.pymc_model import constraint_group_names
 
 __all__ = [
-    "SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior", "sample_prior", "universe_posterior",
+    "AUTO_NUTPIE_MIN_SIZE", "SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior",
+    "sample_prior", "universe_posterior",
 ]
 
 SAMPLERS = ("auto", "pymc", "nutpie")
+
+#: ``sampler="auto"`` uses PyMC's NUTS for models of at most this many free entries, nutpie (when
+#: installed) for larger ones: nutpie samples faster but compiles its numba function at every run
+#: (about 7 s), PyMC's compiled functions come from the compile cache. Measured on 2 cores, warm
+#: cache, 4 chains (benchmarks/SPEEDUPS.md; cases sampler_by_size and run_hese), wall seconds with
+#: compilation, PyMC vs nutpie: HESE (4 entries) 3.2 vs 7.6 with 200 + 200 draws per chain, 6.6
+#: vs 8.2 (sampling and sampler compile of `bayesfit run`) with 1000 + 1000; the counting workspace
+#: (13) 3.2 vs 7.5 with 200 + 200; the ATLAS workspace (131) 388 vs 39 with 200 + 200. Between 13
+#: and 131 the cross-over is not measured: 20 is where PyMC's dense mass matrix ends too.
+AUTO_NUTPIE_MIN_SIZE = 20
 
 #: Models with at most this many free scalars get a dense (or low-rank) mass matrix.
 DENSE_MASS_MATRIX_MAX_SIZE = 20
@@ -55,13 +66,18 @@ class SamplingWarning(UserWarning):
     """The sampler's output should not be trusted as it is (divergences, r-hat, small ESS)."""
 
 
-def resolve_sampler(sampler: str) -> str:
-    """``"pymc"`` or ``"nutpie"`` from a user's choice (``"auto"``: nutpie when it is installed)."""
+def resolve_sampler(sampler: str, size: int | None = None) -> str:
+    """``"pymc"`` or ``"nutpie"`` from a user's choice.
+
+    ``"auto"``: nutpie, when it is installed, for models of more than
+    :data:`AUTO_NUTPIE_MIN_SIZE` free entries (``size``; ``None``: any size), else PyMC.
+    """
     if sampler not in SAMPLERS:
         raise ModelError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
     installed = importlib.util.find_spec("nutpie") is not None
     if sampler == "auto":
-        return "nutpie" if installed else "pymc"
+        large = size is None or size > AUTO_NUTPIE_MIN_SIZE
+        return "nutpie" if installed and large else "pymc"
     if sampler == "nutpie" and not installed:
         raise InferenceError("sampler='nutpie' but nutpie is not installed: pip install nutpie")
     return sampler
@@ -86,7 +102,7 @@ def sample_posterior(
     Parameters
     ----------
     sampler:
-        ``"nutpie"``, ``"pymc"`` or ``"auto"`` (nutpie when installed).
+        ``"nutpie"``, ``"pymc"`` or ``"auto"`` (by model size, :func:`resolve_sampler`).
     predictive:
         Also draw posterior predictive counts.
     target_accept:
@@ -104,10 +120,10 @@ def sample_posterior(
     """
     import pymc as pm
 
-    sampler = resolve_sampler(sampler)
+    size = sum(p.n_free for p in model.free_parameters)
+    sampler = resolve_sampler(sampler, size)
     cores = cores or min(chains, os.cpu_count() or 1)
     pymc_model = model.pymc_model
-    size = sum(p.n_free for p in model.free_parameters)
     constrained = bool(constraint_group_names(pymc_model)) or bool(model.constraints)
     if target_accept is None:
         target_accept = 0.98 if constrained else 0.9

@@ -29,7 +29,7 @@ import pytensor.tensor as pt
 
 from bayesfit.errors import PredictorError
 from bayesfit.predictors.base import Parameter, Predictor, TensorLike
-from bayesfit.predictors.reweight import Component, _check_weights, _column, resolve_bin_index
+from bayesfit.predictors.reweight import Component, _check_weights, event_column, resolve_bin_index
 from bayesfit.predictors.spectra import LogParabola, PowerLaw
 
 __all__ = [
@@ -277,13 +277,13 @@ class CompressedReweightedMCPredictor(Predictor):
         bins = index[inside]
         weights = {}
         for component in self.components:
-            column = _column(events, component.weight, len(index), name)
+            column = event_column(events, component.weight, len(index), name)
             _check_weights(column, component.weight, name)
             weights[component] = column[inside]
         log_energy = np.zeros(0)
         if per_event:
             spectrum = per_event[0].spectrum
-            column = _column(events, spectrum.energy, len(index), name)
+            column = event_column(events, spectrum.energy, len(index), name)
             log_energy = spectrum.precompute({spectrum.energy: column})["log_ratio"][inside]
         self._log_range = (float(log_energy.min()), float(log_energy.max())) if log_energy.size else (0.0, 0.0)
 

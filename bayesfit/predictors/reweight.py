@@ -38,7 +38,7 @@ from bayesfit.errors import EventsError, PredictorError
 from bayesfit.predictors.base import Parameter, Predictor, TensorLike
 from bayesfit.predictors.spectra import Spectrum
 
-__all__ = ["Component", "ReweightedMCPredictor", "resolve_bin_index"]
+__all__ = ["Component", "ReweightedMCPredictor", "event_column", "resolve_bin_index"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,9 @@ def _merge_parameters(components: Sequence[Component], owner: str) -> tuple[Para
     return tuple(merged.values())
 
 
-def _column(events: Any, name: str, n_events: int, owner: str) -> np.ndarray:
+def event_column(events: Any, name: str, n_events: int, owner: str) -> np.ndarray:
+    """The float column ``name`` of ``events``, ``(n_events,)``; an :class:`EventsError` naming the
+    available variables if it is missing or of another length."""
     try:
         values = np.asarray(events[name], dtype=float)
     except (KeyError, ValueError, IndexError):
@@ -190,12 +192,12 @@ class ReweightedMCPredictor(Predictor):
         self._templates: list[tuple[Component, np.ndarray, np.ndarray]] = []
         self._per_event: list[tuple[Component, np.ndarray, dict[str, np.ndarray]]] = []
         for component in self.components:
-            weights = _column(events, component.weight, len(index), name)
+            weights = event_column(events, component.weight, len(index), name)
             _check_weights(weights, component.weight, name)
             weights = weights[order]
             if component.per_event:
                 columns = {
-                    variable: _column(events, variable, len(index), name)
+                    variable: event_column(events, variable, len(index), name)
                     for variable in component.spectrum.variables
                 }  # all events, in their order, so that errors name the right event
                 precomputed = component.spectrum.precompute(columns)
