@@ -299,7 +299,7 @@ def as_counts(
     counts
         A :class:`Histogram` (its ``sumw``, ``(n,)``), a :class:`hist.Hist` or
         ``boost_histogram.Histogram`` (its values flattened, ``(n,)``), a list or tuple of these
-        (stacked, ``(T, n)``), or anything array-like (returned as a float array).
+        (stacked, ``(T, n)``; nested lists give ``(K, T, n)``), or anything array-like (returned as a float array).
     binning
         If given, histograms must have its axes (same variables in the same order, edges equal
         to rounding, same categories) and arrays ``binning.size`` values along their last axis.
@@ -312,7 +312,7 @@ def as_counts(
     BinningError
         Naming the first axis that differs from ``binning``, or for non-empty flow bins.
     """
-    if isinstance(counts, (list, tuple)) and any(_is_histogram(item) for item in counts):
+    if isinstance(counts, (list, tuple)) and _holds_histogram(counts):
         return np.stack([as_counts(item, binning=binning, flow=flow) for item in counts])
     if _is_boost_histogram(counts):
         if flow not in ("error", "ignore"):
@@ -334,7 +334,10 @@ def _is_boost_histogram(value: Any) -> bool:
     return module is not None and isinstance(value, module.Histogram)
 
 
-def _is_histogram(value: Any) -> bool:
+def _holds_histogram(value: Any) -> bool:
+    """Whether ``value`` is a histogram or a (nested) list or tuple with one."""
+    if isinstance(value, (list, tuple)):
+        return any(_holds_histogram(item) for item in value)
     return isinstance(value, Histogram) or _is_boost_histogram(value)
 
 
