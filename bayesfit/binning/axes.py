@@ -447,11 +447,6 @@ def Regular(  # noqa: N802 - named like hist.axis.Regular on purpose
     include_upper
         Close the last bin, ``[low, high]``.
     """
-    if isinstance(bins, str):
-        raise BinningError(
-            f"Regular takes hist's order (bins, start, stop, *, name=...), got the name {bins!r} "
-            "first; the variable-first form is RegularAxis(variable, start, stop, bins)"
-        )
     display = {"label": label, "unit": unit, "include_upper": include_upper}
     kind = _transform_kind(transform, name)
     if kind == "none":
@@ -480,11 +475,6 @@ def Variable(  # noqa: N802 - named like hist.axis.Variable on purpose
     A :class:`VariableAxis` over the variable ``name``; ``right_closed=True`` gives ``(low, high]``
     bins, ``include_upper=True`` closes only the last ``[low, high)`` bin.
     """
-    if isinstance(edges, str):
-        raise BinningError(
-            f"Variable takes hist's order (edges, *, name=...), got the name {edges!r} first; "
-            "the variable-first form is VariableAxis(variable, edges)"
-        )
     return VariableAxis(
         name, tuple(edges), include_upper=include_upper, right_closed=right_closed, label=label, unit=unit
     )
@@ -503,11 +493,6 @@ def IntCategory(  # noqa: N802 - named like hist.axis.IntCategory on purpose
     ``category_labels`` name the categories in the order given, e.g.
     ``IntCategory([0, 1], name="topology", category_labels=["cascade", "track"])``.
     """
-    if isinstance(categories, str):
-        raise BinningError(
-            f"IntCategory takes hist's order (categories, *, name=...), got the name {categories!r} "
-            "first; the variable-first form is CategoryAxis(variable, categories)"
-        )
     return CategoryAxis(
         name,
         tuple(categories),
