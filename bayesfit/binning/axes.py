@@ -89,11 +89,13 @@ class Axis(ABC):
 
     def _check_names(self) -> None:
         """Refuse a non-string variable (hist's argument order given to the old form)."""
-        if not isinstance(self.variable, str) or not self.variable:
+        if not isinstance(self.variable, str):
             raise BinningError(
                 f"{type(self).__name__} takes the variable name first, got {self.variable!r}; "
                 f"in hist's argument order write bayesfit.binning.{self._hist_form}"
             )
+        if not self.variable:
+            raise BinningError(f"a {type(self).__name__} needs a non-empty variable name")
         for what in ("label", "unit"):
             if not isinstance(getattr(self, what), str):
                 raise BinningError(
