@@ -416,7 +416,7 @@ def axis_from_dict(spec: dict[str, Any]) -> Axis:
 # -- hist-style constructors ----------------------------------------------------------------------
 
 
-def Regular(  # noqa: N802 - named like hist.axis.Regular on purpose
+def Regular(
     bins: int,
     start: float,
     stop: float,
@@ -463,7 +463,7 @@ def Regular(  # noqa: N802 - named like hist.axis.Regular on purpose
     return CosAxis(name, bins, cos_min, math.cos(start), **display)
 
 
-def Variable(  # noqa: N802 - named like hist.axis.Variable on purpose
+def Variable(
     edges: Iterable[float],
     *,
     name: str,
@@ -482,7 +482,7 @@ def Variable(  # noqa: N802 - named like hist.axis.Variable on purpose
     )
 
 
-def IntCategory(  # noqa: N802 - named like hist.axis.IntCategory on purpose
+def IntCategory(
     categories: Iterable[int],
     *,
     name: str,
