@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from bayesfit.binning.axes import CategoryAxis, axis_from_hist, edges_match
 from bayesfit.binning.base import BinMapping, Binning
 from bayesfit.binning.hierarchical import HierarchicalBinning
 from bayesfit.binning.product import ProductBinning
 from bayesfit.binning.rectilinear import RectilinearBinning
 from bayesfit.errors import BinningError
 
-__all__ = ["Histogram", "finite_edges"]
+__all__ = ["Histogram", "as_counts", "finite_edges"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,23 +88,79 @@ class Histogram:
 
     # -- export -----------------------------------------------------------------------------------
 
-    def to_hist(self) -> Any:
-        """A :class:`hist.Hist` with weighted storage (rectilinear binnings and products of them).
+    def to_hist(self, storage: Literal["weight", "int64", "double"] = "weight") -> Any:
+        """A :class:`hist.Hist` of the contents (rectilinear binnings and products of them).
 
+        Axes are named after the variables and keep their bayesfit description in ``metadata``
+        (see :meth:`Axis.to_hist`), so :meth:`from_hist` gives this histogram back exactly. They
+        have no flow bins (hist's log axes have empty ones): ``n_outside`` is not carried.
         Hierarchical histograms: convert each :meth:`subhistogram` instead.
+
+        Parameters
+        ----------
+        storage
+            ``"weight"``: ``hist.storage.Weight``, values ``sumw`` and variances ``sumw2``.
+            ``"int64"`` or ``"double"``: plain counts, only for an unweighted fill
+            (``sumw == sumw2 == entries``).
         """
         import hist
 
-        axes = [axis.to_boost() for axis in _all_axes(self.binning)]
-        for axis in axes:
-            axis.name = axis.metadata
-            axis.label = axis.metadata
-        histogram = hist.Hist(*axes, storage=hist.storage.Weight())
-        shape = tuple(axis.size for axis in axes)
-        view = histogram.view(flow=False)
-        view["value"] = self.sumw.reshape(shape)
-        view["variance"] = self.sumw2.reshape(shape)
+        axes = [axis.to_hist() for axis in _all_axes(self.binning)]
+        shape = tuple(len(axis) for axis in axes)
+        if storage == "weight":
+            histogram = hist.Hist(*axes, storage=hist.storage.Weight())
+            view = histogram.view(flow=False)
+            view["value"] = self.sumw.reshape(shape)
+            view["variance"] = self.sumw2.reshape(shape)
+            return histogram
+        if storage not in ("int64", "double"):
+            raise BinningError(f"storage must be 'weight', 'int64' or 'double', got {storage!r}")
+        if not (np.array_equal(self.sumw, self.entries) and np.array_equal(self.sumw2, self.entries)):
+            raise BinningError(
+                f"a {storage} hist holds counts only; this histogram is weighted (sumw, sumw2 differ "
+                "from entries): use storage='weight'"
+            )
+        histogram = hist.Hist(*axes, storage=hist.storage.Int64() if storage == "int64" else hist.storage.Double())
+        histogram.view(flow=False)[...] = self.entries.reshape(shape)
         return histogram
+
+    @staticmethod
+    def from_hist(histogram: Any, *, flow: Literal["error", "ignore", "outside"] = "error") -> Histogram:
+        """A histogram on a rectilinear binning from a :class:`hist.Hist` or ``boost_histogram.Histogram``.
+
+        Each hist axis becomes a bayesfit axis over the variable of its name (see
+        :func:`~bayesfit.binning.axis_from_hist`); axis order and flat bin order (last axis
+        fastest) are kept.
+
+        Parameters
+        ----------
+        histogram
+            With ``Weight`` storage (values -> ``sumw``, variances -> ``sumw2``) or a count storage
+            (``Int64``, ``Double``, ``AtomicInt64``, ``Unlimited``: ``sumw2 = sumw``).
+        flow
+            What to do with under- and overflow bins, which bayesfit histograms do not have
+            (events outside count only in ``n_outside``): ``"error"`` (default) if any holds a
+            non-zero value or variance, ``"ignore"`` to drop them, ``"outside"`` to count their
+            entries in ``n_outside``.
+
+        ``entries`` (hist keeps no raw counts) are the effective numbers ``sumw**2 / sumw2``,
+        rounded: the counts themselves for an unweighted fill.
+
+        Raises
+        ------
+        BinningError
+            For non-empty flow bins with ``flow="error"``, mean storages, an axis without a name
+            or without a bayesfit equivalent.
+        """
+        binning, values, variances, flow_mask = _hist_contents(histogram)
+        if flow not in ("error", "ignore", "outside"):
+            raise BinningError(f"flow must be 'error', 'ignore' or 'outside', got {flow!r}")
+        if flow == "error":
+            _refuse_flow(histogram, binning, values, variances, flow_mask)
+        inner = ~flow_mask
+        sumw, sumw2 = values[inner], variances[inner]
+        n_outside = int(_effective_entries(values[flow_mask], variances[flow_mask]).sum()) if flow == "outside" else 0
+        return Histogram(binning, sumw, sumw2, _effective_entries(sumw, sumw2), n_outside=n_outside)
 
     def to_dict(self) -> dict[str, Any]:
         """Binning and contents as plain data."""
@@ -223,3 +281,154 @@ def _category_ticks(axis: Any, binning_axis: Any) -> None:
     categories = getattr(binning_axis, "categories", None)
     if categories is not None:
         axis.set_ticks(np.arange(len(categories)), [str(category) for category in categories])
+
+
+# -- hist objects -------------------------------------------------------------------------------
+
+
+def as_counts(
+    counts: Any, *, binning: Binning | None = None, flow: Literal["error", "ignore"] = "error"
+) -> np.ndarray:
+    """Per-bin values as a float array in bayesfit's flat bin order (last axis fastest).
+
+    The one place where histogram objects become arrays: observed counts and templates go
+    through it, so they may come as arrays, bayesfit histograms or hist histograms alike.
+
+    Parameters
+    ----------
+    counts
+        A :class:`Histogram` (its ``sumw``, ``(n,)``), a :class:`hist.Hist` or
+        ``boost_histogram.Histogram`` (its values flattened, ``(n,)``), a list or tuple of these
+        (stacked, ``(T, n)``; nested lists give ``(K, T, n)``), or anything array-like (returned as a float array).
+    binning
+        If given, histograms must have its axes (same variables in the same order, edges equal
+        to rounding, same categories) and arrays ``binning.size`` values along their last axis.
+    flow
+        hist's under- and overflow bins: ``"error"`` (default) if any is non-empty, ``"ignore"``
+        to drop them.
+
+    Raises
+    ------
+    BinningError
+        Naming the first axis that differs from ``binning``, or for non-empty flow bins.
+    """
+    if isinstance(counts, (list, tuple)) and _holds_histogram(counts):
+        return np.stack([as_counts(item, binning=binning, flow=flow) for item in counts])
+    if _is_boost_histogram(counts):
+        if flow not in ("error", "ignore"):
+            raise BinningError(f"flow must be 'error' or 'ignore', got {flow!r}")
+        counts = Histogram.from_hist(counts, flow=flow)
+    if isinstance(counts, Histogram):
+        if binning is not None:
+            _check_same_binning(counts.binning, binning)
+        return counts.sumw.copy()
+    array = np.asarray(counts, dtype=float)
+    if binning is not None and array.shape[-1:] != (binning.size,):
+        raise BinningError(f"counts of shape {array.shape} do not end in the binning's {binning.size} bins")
+    return array
+
+
+def _is_boost_histogram(value: Any) -> bool:
+    # a boost-histogram object exists only once its module is imported: no import needed to check
+    module = sys.modules.get("boost_histogram")
+    return module is not None and isinstance(value, module.Histogram)
+
+
+def _holds_histogram(value: Any) -> bool:
+    """Whether ``value`` is a histogram or a (nested) list or tuple with one."""
+    if isinstance(value, (list, tuple)):
+        return any(_holds_histogram(item) for item in value)
+    return isinstance(value, Histogram) or _is_boost_histogram(value)
+
+
+def _hist_contents(histogram: Any) -> tuple[RectilinearBinning, np.ndarray, np.ndarray, np.ndarray]:
+    """Binning, flat ``(n_cells,)`` values and variances with flow, and the mask of flow cells."""
+    import boost_histogram as bh
+
+    if not isinstance(histogram, bh.Histogram):
+        raise BinningError(f"expected a hist or boost-histogram histogram, got {type(histogram).__name__}")
+    if issubclass(histogram.storage_type, (bh.storage.Mean, bh.storage.WeightedMean)):
+        raise BinningError(
+            f"a {histogram.storage_type.__name__} storage holds means, not counts; use Weight or a count storage"
+        )
+    if histogram.ndim == 0:
+        raise BinningError("a hist histogram without axes has no bins")
+    binning = RectilinearBinning([axis_from_hist(axis) for axis in histogram.axes])
+    values = np.asarray(histogram.values(flow=True), dtype=np.float64)
+    variances = histogram.variances(flow=True)
+    if variances is None:
+        raise BinningError(
+            "the hist histogram has lost its variances (weighted fill of a Double storage); "
+            "fill a Weight storage instead"
+        )
+    mask = np.ones(values.shape, dtype=bool)
+    mask[_inner_slices(histogram)] = False
+    return binning, values.ravel(), np.asarray(variances, dtype=np.float64).ravel(), mask.ravel()
+
+
+def _inner_slices(histogram: Any) -> tuple[slice, ...]:
+    """The slices of the regular bins in ``values(flow=True)``, axis by axis."""
+    return tuple(
+        slice(int(axis.traits.underflow), int(axis.traits.underflow) + len(axis)) for axis in histogram.axes
+    )
+
+
+def _refuse_flow(
+    histogram: Any, binning: Binning, values: np.ndarray, variances: np.ndarray, flow_mask: np.ndarray
+) -> None:
+    """Raise naming the first axis whose flow bins hold something."""
+    occupied = (flow_mask & ((values != 0) | (variances != 0))).reshape(
+        np.shape(histogram.values(flow=True))
+    )
+    if not occupied.any():
+        return
+    inner = _inner_slices(histogram)
+    for position, variable in enumerate(binning.variables):
+        outside_axis = np.ones(occupied.shape[position], dtype=bool)
+        outside_axis[inner[position]] = False
+        in_flow = np.compress(outside_axis, occupied, axis=position)
+        if in_flow.any():
+            total = float(np.compress(outside_axis, values.reshape(occupied.shape), axis=position).sum())
+            raise BinningError(
+                f"hist axis {variable!r} has non-empty flow bins (sum of values {total:g}); bayesfit "
+                "histograms have none: pass flow='ignore' to drop them or flow='outside' to count "
+                "them in n_outside"
+            )
+
+
+def _effective_entries(sumw: np.ndarray, sumw2: np.ndarray) -> np.ndarray:
+    """``round(sumw**2 / sumw2)`` per bin, 0 where ``sumw2`` is 0: the count for unit weights."""
+    safe = np.where(sumw2 > 0, sumw2, 1.0)
+    return np.where(sumw2 > 0, np.rint(sumw * sumw / safe), 0.0).astype(np.int64)
+
+
+def _check_same_binning(found: Binning, expected: Binning) -> None:
+    """Raise naming the first axis of ``found`` that differs from ``expected``."""
+    if found == expected:
+        return
+    try:
+        found_axes, expected_axes = _all_axes(found), _all_axes(expected)
+    except BinningError:
+        raise BinningError(f"the histogram's binning {found!r} is not the expected {expected!r}") from None
+    found_names = [axis.variable for axis in found_axes]
+    expected_names = [axis.variable for axis in expected_axes]
+    if found_names != expected_names:
+        raise BinningError(f"the histogram has axes {found_names}, the binning {expected_names}")
+    for have, want in zip(found_axes, expected_axes):
+        if isinstance(want, CategoryAxis) or isinstance(have, CategoryAxis):
+            same = isinstance(have, CategoryAxis) and getattr(want, "categories", None) == have.categories
+        else:
+            same = edges_match(have.edges, want.edges)
+        if not same:
+            raise BinningError(
+                f"axis {want.variable!r} of the histogram has edges {_short(have)}, the binning "
+                f"{_short(want)}"
+            )
+
+
+def _short(axis: Any) -> str:
+    if isinstance(axis, CategoryAxis):
+        return f"categories {list(axis.categories)}"
+    edges = axis.edges
+    shown = ", ".join(f"{edge:.6g}" for edge in edges[:4])
+    return f"[{shown}{', ...' if len(edges) > 4 else ''}] ({len(edges) - 1} bins)"

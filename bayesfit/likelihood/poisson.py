@@ -20,6 +20,7 @@ import pytensor.tensor as pt
 
 from scipy import special
 
+from bayesfit.binning.histogram import as_counts
 from bayesfit.errors import LikelihoodError
 
 __all__ = ["check_observed", "impossible_bins", "poisson_deviance", "poisson_logp", "saturated_poisson_logp"]
@@ -70,11 +71,12 @@ def poisson_deviance(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
 def check_observed(observed: Any, n_bins: int, *, allow_noninteger: bool = False) -> np.ndarray:
     """Validate observed counts and return them as a float array of shape ``(n_bins,)``.
 
-    Raises :class:`~bayesfit.errors.LikelihoodError` naming the first offending bin when the
+    ``observed`` is an array, a :class:`~bayesfit.binning.Histogram` or a :class:`hist.Hist` (see
+    :func:`~bayesfit.binning.as_counts`; hist flow bins must be empty). Raises :class:`~bayesfit.errors.LikelihoodError` naming the first offending bin when the
     length differs from the predictor's ``n_out``, or a count is negative, non-finite or (unless
     ``allow_noninteger``, for Asimov data) not an integer.
     """
-    counts = np.asarray(observed, dtype=float)
+    counts = as_counts(observed)
     if counts.ndim != 1 or counts.shape[0] != n_bins:
         raise LikelihoodError(
             f"observed counts have shape {counts.shape}, expected ({n_bins},) to match the predictor"

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 
+from bayesfit.binning.histogram import as_counts
 from bayesfit.errors import PredictorError
 from bayesfit.predictors.base import Parameter, Predictor, TensorLike, check_coefficients
 from bayesfit.predictors.matrix import MatrixPredictor
@@ -29,9 +30,12 @@ class TemplatePredictor(MatrixPredictor):
     ----------
     templates:
         ``(T, n_out)`` or ``(K, T, n_out)``: ``T`` templates of expected counts per bin, finite and
-        non-negative, optionally one set per universe.
+        non-negative, optionally one set per universe; or a list of ``T`` histograms
+        (:class:`~bayesfit.binning.Histogram` or :class:`hist.Hist`, values in flat bin order, see
+        :func:`~bayesfit.binning.as_counts`).
     constant:
-        ``None``, ``(n_out,)`` or ``(K, n_out)``: counts added independent of the weights.
+        ``None``, ``(n_out,)`` or ``(K, n_out)``, or a histogram: counts added independent of the
+        weights.
     variation_weights:
         ``(K,)`` weights of the universes; equal weights when ``None``.
     parameter:
@@ -60,7 +64,7 @@ class TemplatePredictor(MatrixPredictor):
         labels: Sequence[str] | None = None,
         dim: str | None = "template",
     ) -> None:
-        templates = check_coefficients(templates, "templates", name)
+        templates = check_coefficients(as_counts(templates), "templates", name)
         if templates.ndim not in (2, 3):
             raise PredictorError(
                 f"{name}: templates must have shape (T, n_out) or (K, T, n_out), "
@@ -72,7 +76,7 @@ class TemplatePredictor(MatrixPredictor):
             )
         super().__init__(
             np.swapaxes(templates, -1, -2),
-            constant=constant,
+            constant=None if constant is None else as_counts(constant),
             variation_weights=variation_weights,
             parameter=parameter,
             lower=lower,
