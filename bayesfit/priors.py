@@ -109,6 +109,8 @@ class Prior:
                     raise ModelError(f"prior {self}: argument {name!r} names an empty hyperparameter")
                 continue
             try:
+                if isinstance(value, bool) or np.asarray(value).dtype == bool:
+                    raise TypeError
                 array = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
                 raise ModelError(f"prior {self.distribution!r}: argument {name!r} = {value!r} is not a number") from None
@@ -119,6 +121,23 @@ class Prior:
         lower, upper = self.support()
         if not lower < upper:
             raise ModelError(f"prior {self}: empty support [{lower:g}, {upper:g}]")
+        if self.distribution == "MvNormal":
+            self._check_covariance()
+
+    def _check_covariance(self) -> None:
+        """``mu`` a vector and ``cov`` a symmetric positive-definite matrix of its size."""
+        mu, cov = self.arguments["mu"], self.arguments["cov"]
+        if isinstance(mu, str) or isinstance(cov, str):
+            return
+        mu, cov = np.asarray(mu, dtype=float), np.asarray(cov, dtype=float)
+        if mu.ndim != 1 or cov.shape != (mu.size, mu.size):
+            raise ModelError(f"prior {self}: 'cov' must be a {mu.size} x {mu.size} matrix for 'mu' of shape "
+                             f"{mu.shape}, got shape {cov.shape}")
+        if not np.allclose(cov, cov.T, rtol=1e-10, atol=0.0):
+            raise ModelError(f"prior {self}: 'cov' is not symmetric")
+        if np.linalg.eigvalsh(cov).min() <= 0:
+            raise ModelError(f"prior {self}: 'cov' is not positive definite (smallest eigenvalue "
+                             f"{np.linalg.eigvalsh(cov).min():g})")
 
     # ------------------------------------------------------------------ structure
     @property
@@ -262,6 +281,9 @@ def as_prior(spec: Prior | Mapping[str, Mapping[str, Any]] | str | None) -> Prio
             arguments = {}
         if not isinstance(arguments, Mapping):
             raise ModelError(f"prior {distribution!r}: arguments must be a mapping, got {arguments!r}")
+        names = [name for name in arguments if not isinstance(name, str)]
+        if names:
+            raise ModelError(f"prior {distribution!r}: argument names must be strings, got {names!r}")
         return Prior(str(distribution), **arguments)
     raise ModelError(
         f"cannot read prior specification {spec!r}: use Prior(...), {{'HalfNormal': {{'sigma': 3}}}} or 'flat'"
