@@ -210,9 +210,10 @@ class Prior:
                 return pm.Uniform(name, lower=lower, upper=upper, **size)
             has_lower, has_upper = np.all(np.isfinite(lower)), np.all(np.isfinite(upper))
             if has_lower or has_upper:
-                transform = pm.distributions.transforms.Interval(
-                    lower if has_lower else None, upper if has_upper else None
-                )
+                # bounds_fn, not Interval(lower, upper): PyMC 5.28 takes only scalars there, and
+                # per-entry bounds of a vector are arrays
+                bounds = (lower if has_lower else None, upper if has_upper else None)
+                transform = pm.distributions.transforms.Interval(bounds_fn=lambda *_: bounds)
                 return pm.Flat(name, default_transform=transform, **size)
             return pm.Flat(name, **size)
         if not self.truncated_by(lower, upper):
