@@ -10,7 +10,6 @@ Binnings accept anything :func:`load_events` accepts.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from bayesfit.errors import EventsError, describe_undecodable
+from bayesfit.json_loader import load_json
 
-__all__ = ["Events", "as_weights", "load_events", "read_json", "read_seed_columns"]
+__all__ = ["Events", "as_weights", "load_events", "read_seed_columns"]
 
 
 class Events(Mapping[str, np.ndarray]):
@@ -202,27 +202,6 @@ def _load_file(path: Path) -> Events:
     raise EventsError(f"unknown event file type {suffix!r} of {str(path)!r}: use .csv, .txt or .json")
 
 
-def read_json(path: Path) -> Any:
-    """The JSON document in ``path``; an object that repeats a key, a file that is not UTF-8 text
-    or not JSON is an :class:`EventsError` naming the file (and the key or the place)."""
-    try:
-        with path.open(encoding="utf-8") as stream:
-            return json.load(stream, object_pairs_hook=lambda pairs: _unique_keys(pairs, path))
-    except UnicodeDecodeError as error:
-        raise EventsError(f"{str(path)!r} is not a UTF-8 text file ({describe_undecodable(error)})") from None
-    except json.JSONDecodeError as error:
-        raise EventsError(f"{str(path)!r} is not valid JSON: {error}") from None
-
-
-def _unique_keys(pairs: list[tuple[str, Any]], path: Path) -> dict[str, Any]:
-    mapping: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in mapping:
-            raise EventsError(f"{str(path)!r}: a JSON object repeats the key {key!r}")
-        mapping[key] = value
-    return mapping
-
-
 def read_seed_columns(path: str | Path) -> dict[str, np.ndarray]:
     """The columns of a seed-layout JSON file ``{"mapping": {name: position}, "events": [[...], ...]}``.
 
@@ -236,7 +215,7 @@ def read_seed_columns(path: str | Path) -> dict[str, np.ndarray]:
         ragged or not numbers, or a mapped position lies outside the rows.
     """
     path = Path(path)
-    content = read_json(path)
+    content = load_json(path, EventsError, "event file")
     if not isinstance(content, dict) or {"mapping", "events"} - set(content):
         raise EventsError(
             f"{str(path)!r} must hold a JSON object with keys 'mapping' and 'events' (the seed layout)"
