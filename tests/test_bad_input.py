@@ -681,6 +681,11 @@ STATISTICS: list[Case] = [
      ModelError, ("profile", r"weights\[s\] = -1", r"\[0, 1\]")),
     ("profile: value above the support", lambda _: _inference("profile_likelihood")(_statistics_model(), "weights[s]", [0.5, 1.5]),
      ModelError, ("profile", r"weights\[s\] = 1\.5", r"\[0, 1\]")),
+    ("profile: no start with finite -ln L at a scanned value",
+     lambda _: _inference("profile_likelihood")(
+         _model(TemplatePredictor(np.array([[1.0, 2.0, 3.0], [3.0, 1.0, 0.5]]), lower=-10.0), [0, 5, 9]),
+         "weights[0]", [-1.0, 3.0]),
+     InferenceError, (r"profile of weights\[0\] at weights\[0\] = -1", "not finite", "negative")),
     ("profile: no values", lambda _: _inference("profile_likelihood")(_statistics_model(), "weights[s]", []),
      InferenceError, (r"weights\[s\]", "no values")),
     ("profile: a vector", lambda _: _inference("profile_likelihood")(_statistics_model(), "weights", [1.0]),
