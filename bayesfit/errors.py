@@ -20,6 +20,7 @@ __all__ = [
     "SamplingInterrupted",
     "AnalysisFileError",
     "WorkspaceError",
+    "describe_undecodable",
 ]
 
 
@@ -65,3 +66,10 @@ class AnalysisFileError(BayesfitError, ValueError):
 
 class WorkspaceError(BayesfitError, ValueError):
     """A HistFactory/pyhf JSON workspace or patch is malformed: the message gives its JSON path."""
+
+
+def describe_undecodable(error: UnicodeDecodeError) -> str:
+    """Where a file is not text, for messages: ``"byte 0x89 on line 1 (offset 0) is not UTF-8"``."""
+    data = error.object
+    line = data.count(b"\n", 0, error.start) + 1
+    return f"byte 0x{data[error.start]:02x} on line {line} (offset {error.start}) is not {error.encoding.upper()}"

@@ -9,16 +9,17 @@ Binnings accept anything :func:`load_events` accepts.
 
 from __future__ import annotations
 
-import json
+import csv
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bayesfit.errors import EventsError
+from bayesfit.errors import EventsError, describe_undecodable
+from bayesfit.json_loader import load_json
 
-__all__ = ["Events", "load_events", "as_weights"]
+__all__ = ["Events", "as_weights", "load_events", "read_seed_columns"]
 
 
 class Events(Mapping[str, np.ndarray]):
@@ -102,12 +103,21 @@ def load_events(source: Any, *, rename: Mapping[str, str] | None = None) -> Even
         line or to a ``.json`` file in the seed layout ``{"mapping": {name: column}, "events":
         [[...], ...]}``.
     rename
-        Optional old name -> new name map applied after loading (e.g. ``{"zenith_rad": "zenith"}``).
+        Optional old name -> new name map applied after loading (e.g. ``{"zenith_rad": "zenith"}``);
+        it may swap names, but two columns may not end up with the same name.
 
     Returns
     -------
     Events
-        The table; every column is a ``(n_events,)`` float64 array.
+        The table; every column is a ``(n_events,)`` float64 array. A file with a header (or a
+        mapping) but no rows is a valid table of 0 events.
+
+    Raises
+    ------
+    EventsError
+        If the source cannot be read (missing, binary or malformed file, ragged rows), a column is
+        not numeric or repeats a name (a CSV header, a JSON mapping), or ``rename`` names an
+        unknown column or a name twice.
     """
     events = _load(source)
     if not rename:
@@ -115,7 +125,16 @@ def load_events(source: Any, *, rename: Mapping[str, str] | None = None) -> Even
     unknown = sorted(set(rename) - set(events.variables))
     if unknown:
         raise EventsError(f"cannot rename {unknown}: the events have only {sorted(events.variables)}")
-    return Events({rename.get(name, name): values for name, values in events.items()})
+    renamed: dict[str, str] = {}
+    for name in events.variables:
+        new = rename.get(name, name)
+        if new in renamed:
+            raise EventsError(
+                f"rename {rename!r} gives two columns the name {new!r} ({renamed[new]!r} and {name!r}); "
+                "rename or drop one of them"
+            )
+        renamed[new] = name
+    return Events({new: events[old] for new, old in renamed.items()})
 
 
 def as_weights(weights: Any, n_events: int, *, allow_negative: bool) -> np.ndarray:
@@ -169,40 +188,65 @@ def _load_file(path: Path) -> Events:
         import pandas as pd
 
         try:
-            table = pd.read_csv(path)
+            table = pd.read_csv(path, encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise EventsError(f"{str(path)!r} is not a UTF-8 text file ({describe_undecodable(error)})") from None
         except (ValueError, pd.errors.ParserError) as error:
             raise EventsError(f"cannot parse CSV file {str(path)!r}: {error}") from error
+        with path.open(encoding="utf-8", newline="") as stream:
+            header = next(csv.reader(stream), [])
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise EventsError(f"CSV file {str(path)!r} repeats column name(s) {repeated} in its header")
         return Events({str(name): table[name].to_numpy() for name in table.columns})
     raise EventsError(f"unknown event file type {suffix!r} of {str(path)!r}: use .csv, .txt or .json")
 
 
-def _load_seed_json(path: Path) -> Events:
-    with path.open() as stream:
-        try:
-            content = json.load(stream)
-        except json.JSONDecodeError as error:
-            raise EventsError(f"{str(path)!r} is not valid JSON: {error}") from error
+def read_seed_columns(path: str | Path) -> dict[str, np.ndarray]:
+    """The columns of a seed-layout JSON file ``{"mapping": {name: position}, "events": [[...], ...]}``.
+
+    ``"events": []`` is a valid table of no events (as :func:`~bayesfit.datasets.write_seed_json`
+    writes for empty columns).
+
+    Raises
+    ------
+    EventsError
+        If the file is not UTF-8 JSON, repeats a key, lacks ``mapping`` or ``events``, its rows are
+        ragged or not numbers, or a mapped position lies outside the rows.
+    """
+    path = Path(path)
+    content = load_json(path, EventsError, "event file")
     if not isinstance(content, dict) or {"mapping", "events"} - set(content):
         raise EventsError(
             f"{str(path)!r} must hold a JSON object with keys 'mapping' and 'events' (the seed layout)"
         )
+    mapping = content["mapping"]
+    if not isinstance(mapping, dict):
+        raise EventsError(f"'mapping' in {str(path)!r} must map column names to positions, got {mapping!r}")
     try:
         table = np.asarray(content["events"], dtype=np.float64)
     except (TypeError, ValueError) as error:
         raise EventsError(
             f"'events' in {str(path)!r} must be a list of equally long rows of numbers: {error}"
         ) from None
+    if table.size == 0 and table.ndim == 1:  # no events: a valid, empty table
+        positions = [c for c in mapping.values() if isinstance(c, int) and not isinstance(c, bool)]
+        table = table.reshape(0, max(positions, default=-1) + 1)
     if table.ndim != 2:
         raise EventsError(f"'events' in {str(path)!r} must be a list of rows, got shape {table.shape}")
     columns: dict[str, np.ndarray] = {}
-    for name, column in content["mapping"].items():
-        if not isinstance(column, int) or not 0 <= column < table.shape[1]:
+    for name, column in mapping.items():
+        if isinstance(column, bool) or not isinstance(column, int) or not 0 <= column < table.shape[1]:
             raise EventsError(
-                f"mapping of {name!r} in {str(path)!r} points to column {column!r}, but rows have "
+                f"mapping[{name!r}] = {column!r} in {str(path)!r} points to column {column!r}, but rows have "
                 f"{table.shape[1]} columns"
             )
-        columns[name] = table[:, column]
-    return Events(columns)
+        columns[name] = table[:, column].copy()
+    return columns
+
+
+def _load_seed_json(path: Path) -> Events:
+    return Events(read_seed_columns(path))
 
 
 def _as_column(name: Any, values: Any) -> np.ndarray:

@@ -109,6 +109,8 @@ class Prior:
                     raise ModelError(f"prior {self}: argument {name!r} names an empty hyperparameter")
                 continue
             try:
+                if isinstance(value, bool) or np.asarray(value).dtype == bool:
+                    raise TypeError
                 array = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
                 raise ModelError(f"prior {self.distribution!r}: argument {name!r} = {value!r} is not a number") from None
@@ -119,6 +121,23 @@ class Prior:
         lower, upper = self.support()
         if not lower < upper:
             raise ModelError(f"prior {self}: empty support [{lower:g}, {upper:g}]")
+        if self.distribution == "MvNormal":
+            self._check_covariance()
+
+    def _check_covariance(self) -> None:
+        """``mu`` a vector and ``cov`` a symmetric positive-definite matrix of its size."""
+        mu, cov = self.arguments["mu"], self.arguments["cov"]
+        if isinstance(mu, str) or isinstance(cov, str):
+            return
+        mu, cov = np.asarray(mu, dtype=float), np.asarray(cov, dtype=float)
+        if mu.ndim != 1 or cov.shape != (mu.size, mu.size):
+            raise ModelError(f"prior {self}: 'cov' must be a {mu.size} x {mu.size} matrix for 'mu' of shape "
+                             f"{mu.shape}, got shape {cov.shape}")
+        if not np.allclose(cov, cov.T, rtol=1e-10, atol=0.0):
+            raise ModelError(f"prior {self}: 'cov' is not symmetric")
+        if np.linalg.eigvalsh(cov).min() <= 0:
+            raise ModelError(f"prior {self}: 'cov' is not positive definite (smallest eigenvalue "
+                             f"{np.linalg.eigvalsh(cov).min():g})")
 
     # ------------------------------------------------------------------ structure
     @property
@@ -191,9 +210,10 @@ class Prior:
                 return pm.Uniform(name, lower=lower, upper=upper, **size)
             has_lower, has_upper = np.all(np.isfinite(lower)), np.all(np.isfinite(upper))
             if has_lower or has_upper:
-                transform = pm.distributions.transforms.Interval(
-                    lower if has_lower else None, upper if has_upper else None
-                )
+                # bounds_fn, not Interval(lower, upper): PyMC 5.28 takes only scalars there, and
+                # per-entry bounds of a vector are arrays
+                bounds = (lower if has_lower else None, upper if has_upper else None)
+                transform = pm.distributions.transforms.Interval(bounds_fn=lambda *_: bounds)
                 return pm.Flat(name, default_transform=transform, **size)
             return pm.Flat(name, **size)
         if not self.truncated_by(lower, upper):
@@ -262,6 +282,9 @@ def as_prior(spec: Prior | Mapping[str, Mapping[str, Any]] | str | None) -> Prio
             arguments = {}
         if not isinstance(arguments, Mapping):
             raise ModelError(f"prior {distribution!r}: arguments must be a mapping, got {arguments!r}")
+        names = [name for name in arguments if not isinstance(name, str)]
+        if names:
+            raise ModelError(f"prior {distribution!r}: argument names must be strings, got {names!r}")
         return Prior(str(distribution), **arguments)
     raise ModelError(
         f"cannot read prior specification {spec!r}: use Prior(...), {{'HalfNormal': {{'sigma': 3}}}} or 'flat'"

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from bayesfit.errors import AnalysisFileError
+from bayesfit.errors import AnalysisFileError, describe_undecodable
 from bayesfit.yaml_loader import SafeLoader
 
 __all__ = ["LocatedDocument", "load_located_yaml", "format_key_path"]
@@ -67,7 +67,10 @@ def load_located_yaml(source: str | Path, *, text: str | None = None) -> Located
     Raises
     ------
     AnalysisFileError
-        If the file is missing or unreadable, or the YAML is malformed (with the line and column).
+        If the file is missing, unreadable or not UTF-8 text, or the YAML is malformed (with the
+        line and column): a syntax error, a key given twice in a mapping (both lines), a recursive
+        alias or aliases that expand the document beyond
+        :data:`~bayesfit.yaml_loader.MAX_ALIAS_EXPANSION` nodes.
     """
     origin = str(source)
     if text is None:
@@ -75,6 +78,8 @@ def load_located_yaml(source: str | Path, *, text: str | None = None) -> Located
             text = Path(source).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise AnalysisFileError(f"{origin}: file not found") from None
+        except UnicodeDecodeError as error:
+            raise AnalysisFileError(f"{origin}: not a UTF-8 text file ({describe_undecodable(error)})") from None
         except OSError as error:
             raise AnalysisFileError(f"{origin}: cannot read file ({error.strerror})") from None
     loader = SafeLoader(text)

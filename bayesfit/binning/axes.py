@@ -36,6 +36,10 @@ import numpy as np
 
 from bayesfit.errors import BinningError
 
+#: Most bins a binning may have: every histogram of it holds a few arrays of this length, and flat
+#: indices must not overflow (2^31 bins take 16 GiB per float array).
+MAX_BINS = 2**31
+
 __all__ = [
     "Axis",
     "RegularAxis",
@@ -47,6 +51,7 @@ __all__ = [
     "Variable",
     "IntCategory",
     "axis_from_dict",
+    "MAX_BINS",
     "axis_from_hist",
     "edges_match",
 ]
@@ -279,10 +284,17 @@ class VariableAxis(_EdgeAxis):
 
     def __post_init__(self) -> None:
         self._check_names()
-        edges = np.asarray(self.bin_edges, dtype=np.float64)
-        object.__setattr__(self, "bin_edges", tuple(float(edge) for edge in edges))
+        try:
+            if isinstance(self.bin_edges, (str, bytes)):
+                raise TypeError
+            edges = np.asarray(self.bin_edges, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise BinningError(
+                f"edges of axis {self.variable!r} must be a list of numbers, got {self.bin_edges!r}"
+            ) from None
         if edges.ndim != 1 or len(edges) < 2:
             raise BinningError(f"axis {self.variable!r} needs at least 2 edges, got {self.bin_edges!r}")
+        object.__setattr__(self, "bin_edges", tuple(float(edge) for edge in edges))
         if np.isnan(edges).any():
             raise BinningError(f"edges of axis {self.variable!r} contain NaN: {self.bin_edges!r}")
         steps = np.diff(edges)
@@ -394,6 +406,8 @@ def axis_from_dict(spec: dict[str, Any]) -> Axis:
     """Build an axis from its :meth:`Axis.to_dict` description."""
     if not isinstance(spec, dict) or "variable" not in spec:
         raise BinningError(f"an axis must be a mapping with a 'variable' key, got {spec!r}")
+    if not isinstance(spec["variable"], str) or not spec["variable"]:
+        raise BinningError(f"an axis's 'variable' must be a non-empty name, got {spec['variable']!r}")
     kinds = [key for key in ("regular", "log10", "cos", "edges", "categories") if key in spec]
     if len(kinds) != 1:
         raise BinningError(
@@ -403,12 +417,14 @@ def axis_from_dict(spec: dict[str, Any]) -> Axis:
     kind, options = kinds[0], {key: value for key, value in spec.items() if key not in kinds}
     try:
         if kind == "edges":
-            return VariableAxis(bin_edges=tuple(spec["edges"]), **options)
+            return VariableAxis(bin_edges=spec["edges"], **options)
         if kind == "categories":
             if options.get("category_labels") is not None:
                 options["category_labels"] = tuple(options["category_labels"])
             return CategoryAxis(categories=tuple(spec["categories"]), **options)
         axis_type = {"regular": RegularAxis, "log10": Log10Axis, "cos": CosAxis}[kind]
+        if not isinstance(spec[kind], dict):
+            raise BinningError(f"{kind} axis {spec['variable']!r}: expected a mapping of options, got {spec[kind]!r}")
         return axis_type(**options, **spec[kind])
     except TypeError as error:
         raise BinningError(f"bad options for {kind} axis {spec['variable']!r}: {error}") from error
@@ -624,7 +640,11 @@ def _locate(
 def _check_range(variable: str, start: float, stop: float, bins: int) -> None:
     if not (isinstance(bins, (int, np.integer)) and not isinstance(bins, bool) and bins >= 1):
         raise BinningError(f"axis {variable!r} needs a positive integer number of bins, got {bins!r}")
-    if not (math.isfinite(start) and math.isfinite(stop) and start < stop):
+    if bins > MAX_BINS:
+        raise BinningError(f"axis {variable!r} has {bins} bins, more than a binning may have ({MAX_BINS})")
+    numbers = all(isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+                  for value in (start, stop))
+    if not (numbers and math.isfinite(start) and math.isfinite(stop) and start < stop):
         raise BinningError(
             f"axis {variable!r} needs finite start < stop, got start={start!r}, stop={stop!r}"
         )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from bayesfit.binning.axes import MAX_BINS
 from bayesfit.errors import BinningError, EventsError
 from bayesfit.events import Events, as_weights, load_events
 
@@ -220,6 +221,14 @@ def check_finite(events: Events, variable: str, values: np.ndarray) -> None:
             f"variable {variable!r} is {kind} for {int(bad.sum())} of the {events.n_events} events "
             f"binned by it (first at event {int(events.source_rows[np.argmax(bad)])})"
         )
+
+
+def check_size(size: int, what: str) -> int:
+    """``size`` (an exact Python integer) if at most :data:`~bayesfit.binning.axes.MAX_BINS`, else a
+    :class:`BinningError` naming ``what`` (the binning and its factors)."""
+    if size > MAX_BINS:
+        raise BinningError(f"{what} has {size} bins, more than a binning may have ({MAX_BINS})")
+    return size
 
 
 def combine_indices(indices: Sequence[np.ndarray], sizes: Sequence[int]) -> np.ndarray:

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from bayesfit.binning.base import BinMapping, Binning
+from bayesfit.binning.base import BinMapping, Binning, check_size
 from bayesfit.errors import BinningError
 from bayesfit.events import Events
 
-__all__ = ["HierarchicalBinning"]
+__all__ = ["HierarchicalBinning", "bin_number"]
 
 
 class HierarchicalBinning(Binning):
@@ -46,6 +46,8 @@ class HierarchicalBinning(Binning):
             if not isinstance(subbinning, Binning):
                 raise BinningError(f"sub-binning of bin {bin_index} is not a Binning: {subbinning!r}")
             checked[int(bin_index)] = subbinning
+        check_size(top.size - len(checked) + sum(subbinning.size for subbinning in checked.values()),
+                   "the hierarchical binning")
         self.top = top
         self.subbinnings: dict[int, Binning] = checked
         self._offsets = _offsets(top.size, checked)
@@ -155,3 +157,10 @@ def _offsets(top_size: int, subbinnings: Mapping[int, Binning]) -> np.ndarray:
     for bin_index, subbinning in subbinnings.items():
         widths[bin_index] = subbinning.size
     return np.concatenate([[0], np.cumsum(widths)])
+
+
+def bin_number(key: Any) -> int:
+    """A ``subbinnings`` key as a bin number (YAML may give ``1`` or ``"1"``), else a :class:`BinningError`."""
+    if isinstance(key, bool) or not isinstance(key, (int, str)) or not str(key).lstrip("-").isdigit():
+        raise BinningError(f"sub-binning key {key!r} is not a bin number of the top binning")
+    return int(key)

@@ -7,12 +7,13 @@ for neutrinos in flux bin ``j``, at flat index ``i * n_flux + j`` (the last binn
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from bayesfit.binning.base import BinMapping, Binning, combine_indices, product_projection
+from bayesfit.binning.base import BinMapping, Binning, check_size, combine_indices, product_projection
 from bayesfit.errors import BinningError
 from bayesfit.events import Events
 
@@ -36,6 +37,8 @@ class ProductBinning(Binning):
         shared = sorted({name for name in names if names.count(name) > 1})
         if shared:
             raise BinningError(f"the binnings of a product must not share variables; shared: {shared}")
+        check_size(math.prod(binning.size for binning in binnings),
+                   f"the product binning ({' x '.join(str(binning.size) for binning in binnings)})")
         self.binnings: tuple[Binning, ...] = binnings
 
     @property

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from bayesfit.binning.axes import Axis
-from bayesfit.binning.base import BinMapping, Binning, check_finite, combine_indices
+from bayesfit.binning.base import BinMapping, Binning, check_finite, check_size, combine_indices
 from bayesfit.errors import BinningError
 from bayesfit.events import Events
 
@@ -38,9 +39,13 @@ class RectilinearBinning(Binning):
         if not axes or not all(isinstance(axis, Axis) for axis in axes):
             raise BinningError(f"a RectilinearBinning needs a non-empty sequence of axes, got {axes!r}")
         names = [axis.variable for axis in axes]
+        if not all(isinstance(name, str) and name for name in names):
+            raise BinningError(f"every axis needs a non-empty variable name, got {names!r}")
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise BinningError(f"variables {repeated} appear on more than one axis")
+        check_size(math.prod(axis.size for axis in axes),
+                   f"the rectilinear binning over {names} ({' x '.join(str(axis.size) for axis in axes)})")
         self.axes: tuple[Axis, ...] = axes
 
     @property

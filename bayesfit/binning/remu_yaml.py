@@ -17,7 +17,7 @@ import yaml
 
 from bayesfit.binning.axes import VariableAxis
 from bayesfit.binning.base import Binning
-from bayesfit.binning.hierarchical import HierarchicalBinning
+from bayesfit.binning.hierarchical import HierarchicalBinning, bin_number
 from bayesfit.binning.product import ProductBinning
 from bayesfit.binning.rectilinear import RectilinearBinning
 from bayesfit.errors import BinningError
@@ -65,28 +65,32 @@ def _finish(binning: Binning, spec: dict, tag: str, node: yaml.Node) -> Binning:
     subbinnings = spec.get("subbinnings") or {}
     if not subbinnings:
         return binning
-    return HierarchicalBinning(binning, {int(key): value for key, value in subbinnings.items()})
+    if not isinstance(subbinnings, dict):
+        raise BinningError(f"{tag} at {_where(node)}: 'subbinnings' must map bin numbers to binnings")
+    return HierarchicalBinning(binning, {bin_number(key): value for key, value in subbinnings.items()})
 
 
 def _linear(loader: RemuLoader, node: yaml.Node) -> Binning:
     tag = "!LinearBinning"
     spec = _mapping(loader, node, tag, {"variable", "bin_edges"}, _BINNING_KEYS)
     right_closed = bool(spec.get("include_upper"))
-    axis = VariableAxis(spec["variable"], tuple(spec["bin_edges"]), right_closed=right_closed)
+    axis = VariableAxis(spec["variable"], spec["bin_edges"], right_closed=right_closed)
     return _finish(RectilinearBinning([axis]), spec, tag, node)
 
 
 def _rectilinear(loader: RemuLoader, node: yaml.Node) -> Binning:
     tag = "!RectilinearBinning"
     spec = _mapping(loader, node, tag, {"variables", "bin_edges"}, _BINNING_KEYS)
-    variables, edges = list(spec["variables"]), list(spec["bin_edges"])
+    variables, edges = spec["variables"], spec["bin_edges"]
+    if not (isinstance(variables, list) and isinstance(edges, list)):
+        raise BinningError(f"{tag} at {_where(node)}: 'variables' and 'bin_edges' must be lists")
     if len(variables) != len(edges):
         raise BinningError(
             f"{tag} at {_where(node)}: {len(variables)} variables but {len(edges)} lists of bin_edges"
         )
     right_closed = bool(spec.get("include_upper"))
     axes = [
-        VariableAxis(name, tuple(edge_list), right_closed=right_closed)
+        VariableAxis(name, edge_list, right_closed=right_closed)
         for name, edge_list in zip(variables, edges)
     ]
     return _finish(RectilinearBinning(axes), spec, tag, node)
@@ -95,6 +99,8 @@ def _rectilinear(loader: RemuLoader, node: yaml.Node) -> Binning:
 def _cartesian(loader: RemuLoader, node: yaml.Node) -> Binning:
     tag = "!CartesianProductBinning"
     spec = _mapping(loader, node, tag, {"binnings"}, {"phasespace", "subbinnings"})
+    if not isinstance(spec["binnings"], list):
+        raise BinningError(f"{tag} at {_where(node)}: 'binnings' must be a list of binnings")
     return _finish(ProductBinning(spec["binnings"]), spec, tag, node)
 
 

@@ -26,21 +26,30 @@ import yaml
 
 from bayesfit.binning.axes import axis_from_dict
 from bayesfit.binning.base import Binning
-from bayesfit.binning.hierarchical import HierarchicalBinning
+from bayesfit.binning.hierarchical import HierarchicalBinning, bin_number
 from bayesfit.binning.product import ProductBinning
 from bayesfit.binning.rectilinear import RectilinearBinning
 from bayesfit.binning.remu_yaml import RemuLoader
-from bayesfit.errors import BinningError
+from bayesfit.errors import BinningError, describe_undecodable
 from bayesfit.output import atomic_write
 
 __all__ = ["binning_from_dict", "dump_yaml", "load_binning", "load_yaml"]
 
 
 def binning_from_dict(spec: Mapping[str, Any]) -> Binning:
-    """Build any binning from its ``to_dict`` description (dispatch on ``kind``)."""
+    """Build any binning from its ``to_dict`` description (dispatch on ``kind``).
+
+    Unknown keys, a ``subbinnings`` key that is not a bin number and lists that are not lists are
+    :class:`BinningError` s naming them.
+    """
     if not isinstance(spec, Mapping):
         raise BinningError(f"a binning description must be a mapping, got {type(spec).__name__}")
     kind = spec.get("kind")
+    if kind not in _KEYS:
+        raise BinningError(f"unknown binning kind {kind!r}; expected rectilinear, hierarchical or product")
+    unknown = sorted(map(str, set(spec) - _KEYS[kind]))
+    if unknown:
+        raise BinningError(f"unknown key(s) {unknown} in a {kind} binning; it takes {sorted(_KEYS[kind])}")
     if kind == "rectilinear":
         axes = spec.get("axes")
         if not isinstance(axes, list):
@@ -48,13 +57,24 @@ def binning_from_dict(spec: Mapping[str, Any]) -> Binning:
         return RectilinearBinning([axis_from_dict(axis) for axis in axes])
     if kind == "hierarchical":
         subbinnings = spec.get("subbinnings") or {}
+        if not isinstance(subbinnings, Mapping):
+            raise BinningError(f"'subbinnings' must map top-bin numbers to binnings, got {subbinnings!r}")
         return HierarchicalBinning(
             binning_from_dict(spec.get("top")),
-            {int(key): binning_from_dict(value) for key, value in subbinnings.items()},
+            {bin_number(key): binning_from_dict(value) for key, value in subbinnings.items()},
         )
-    if kind == "product":
-        return ProductBinning([binning_from_dict(binning) for binning in spec.get("binnings") or []])
-    raise BinningError(f"unknown binning kind {kind!r}; expected rectilinear, hierarchical or product")
+    binnings = spec.get("binnings")
+    if not isinstance(binnings, list):
+        raise BinningError(f"a product binning needs a list under 'binnings', got {binnings!r}")
+    return ProductBinning([binning_from_dict(binning) for binning in binnings])
+
+
+#: The keys each kind of binning description takes.
+_KEYS = {
+    "rectilinear": {"kind", "axes"},
+    "hierarchical": {"kind", "top", "subbinnings"},
+    "product": {"kind", "binnings"},
+}
 
 
 def dump_yaml(data: dict[str, Any], path: str | Path | None = None, *, overwrite: bool = False) -> str:
@@ -93,5 +113,8 @@ def _read(source: str | Path) -> str:
         path = Path(source)
         if not path.is_file():
             raise BinningError(f"binning file {str(path)!r} does not exist")
-        return path.read_text()
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise BinningError(f"binning file {str(path)!r} is not a UTF-8 text file ({describe_undecodable(error)})") from None
     return source

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bayesfit.errors import EventsError
+from bayesfit.events import read_seed_columns
 
 __all__ = ["round_significant", "write_seed_json", "read_seed_json"]
 
@@ -95,34 +96,13 @@ def write_seed_json(
 
 
 def read_seed_json(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read a ``{"mapping": ..., "events": ...}`` JSON file into ``{column_name: (n_events,)}``.
+    """Read a ``{"mapping": ..., "events": ...}`` JSON file into ``{column_name: (n_events,)}``
+    (:func:`bayesfit.events.read_seed_columns`: an empty ``events`` list is 0 events).
 
     Raises
     ------
     EventsError
-        If the file is not valid JSON, lacks ``mapping`` or ``events``, or a mapped column index
-        lies outside the rows.
+        If the file is not UTF-8 JSON, repeats a key, lacks ``mapping`` or ``events``, its rows
+        are ragged, or a mapped column index lies outside the rows.
     """
-    path = Path(path)
-    try:
-        with path.open() as stream:
-            document = json.load(stream)
-        mapping = document["mapping"]
-        events = np.asarray(document["events"], dtype=float)
-    except json.JSONDecodeError as error:
-        raise EventsError(f"{path}: not valid JSON ({error})") from error
-    except (KeyError, TypeError) as error:
-        raise EventsError(f"{path}: expected keys 'mapping' and 'events', missing {error}") from error
-    except ValueError as error:
-        raise EventsError(f"{path}: 'events' is not a rectangular table of numbers ({error})") from error
-    if events.size == 0:
-        events = events.reshape(0, len(mapping))
-    if events.ndim != 2:
-        raise EventsError(f"{path}: 'events' must be a list of rows, got shape {events.shape}")
-    for name, index in mapping.items():
-        if not isinstance(index, int) or not 0 <= index < events.shape[1]:
-            raise EventsError(
-                f"{path}: mapping[{name!r}] = {index!r} is not a column index of rows with "
-                f"{events.shape[1]} values"
-            )
-    return {name: events[:, index].copy() for name, index in mapping.items()}
+    return read_seed_columns(Path(path))

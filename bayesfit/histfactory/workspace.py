@@ -11,7 +11,6 @@ the JSON path of the offending entry, e.g. ``channels[1].samples[3].modifiers[0]
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bayesfit.errors import WorkspaceError
+from bayesfit.json_loader import load_json
 
 __all__ = [
     "MODIFIER_TYPES",
@@ -81,6 +81,9 @@ def _check_modifier(modifier: Any, path: str, n_bins: int) -> None:
             _check_numbers(_require(data, key, f"{path}.data", list), f"{path}.data.{key}", n_bins)
     else:  # staterror, shapesys: one uncertainty per bin
         _check_numbers(data, f"{path}.data", n_bins)
+        negative = [i for i, value in enumerate(data) if value < 0]
+        if negative:
+            raise _fail(f"{path}.data[{negative[0]}]", f"a {kind} uncertainty must be >= 0, got {data[negative[0]]}")
 
 
 def _check_channels(channels: Any) -> dict[str, int]:
@@ -96,6 +99,7 @@ def _check_channels(channels: Any) -> dict[str, int]:
         if not samples:
             raise _fail(f"{path}.samples", "a channel needs at least one sample")
         n_bins = None
+        totals: list[float] = []
         sample_names = set()
         for s, sample in enumerate(samples):
             sample_path = f"{path}.samples[{s}]"
@@ -109,9 +113,16 @@ def _check_channels(channels: Any) -> dict[str, int]:
                     raise _fail(f"{sample_path}.data", "has no bins")
                 n_bins = len(data)
             _check_numbers(data, f"{sample_path}.data", n_bins)
+            totals = [total + value for total, value in zip(totals, data)] if totals else list(data)
             modifiers = _require(sample, "modifiers", sample_path, list)
             for m, modifier in enumerate(modifiers):
                 _check_modifier(modifier, f"{sample_path}.modifiers[{m}]", n_bins)
+        negative = [i for i, total in enumerate(totals) if total < 0]
+        if negative:
+            raise _fail(
+                f"{path}.samples", f"the nominal counts of channel {name!r} sum to {totals[negative[0]]:g} in bin "
+                f"{negative[0]}: a negative expectation is impossible"
+            )
         n_bins_of[name] = int(n_bins)
     return n_bins_of
 
@@ -262,12 +273,7 @@ class Workspace:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except OSError as error:
-        raise WorkspaceError(f"{path}: cannot read {what}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise WorkspaceError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}") from None
+    return load_json(path, WorkspaceError, what)
 
 
 def load_workspace(source: str | Path | Mapping[str, Any], patches: Sequence[Any] = ()) -> Workspace:

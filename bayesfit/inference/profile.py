@@ -127,8 +127,15 @@ def _scan_line(
     """Conditional fits at each value (``-ln L`` and convergence), warm-started outwards from ``start``."""
 
     def conditional_fit(value: float, warm: FitResult) -> FitResult:
-        return fit(objective, observed=observed, fixed={**fixed, label: value}, starts=[warm.values],
-                   n_random_starts=0, errors=False)
+        point = {**fixed, label: value}
+        try:
+            return fit(objective, observed=observed, fixed=point, starts=[warm.values], n_random_starts=0,
+                       errors=False)
+        except InferenceError:  # -ln L infinite at the warm start (a rate < 0 there): the model's starts
+            try:
+                return fit(objective, observed=observed, fixed=point, errors=False)
+            except InferenceError as error:
+                raise InferenceError(f"profile of {label} at {label} = {value:g}: {error}") from None
 
     results = _walk_outwards(values, start.x[objective.index(label)], start, conditional_fit)
     return np.array([r.nll for r in results]), np.array([r.converged for r in results])

@@ -191,21 +191,49 @@ class ProfileResult:
     def interval(self, level: float = 0.682689) -> tuple[float, float]:
         """Lower and upper end of the 1-D profile-likelihood interval at ``level`` (Wilks, 1 dof).
 
-        Ends are interpolated linearly where ``-2 Delta ln L`` crosses the chi-square quantile.
-        Where the scan reaches a bound of the parameter without crossing, that end is the bound
-        (the interval is clipped at the physical boundary); where the scan ends inside the
-        allowed range without crossing, the end is ``-inf`` / ``inf`` (scan further).
+        Ends are interpolated linearly where ``-2 Delta ln L`` crosses the chi-square quantile,
+        on the scan together with the best fit (where ``-2 Delta ln L = 0``), so a best fit on a
+        bound that the scan does not reach still closes the interval there. Where the curve
+        reaches a bound of the parameter without crossing, that end is the bound (the interval is
+        clipped at the physical boundary, ``[0, upper]``); where the scan ends inside the allowed
+        range without crossing, the end is ``-inf`` / ``inf`` (scan further).
+        :meth:`interval_ends` says which of these each end is.
         """
+        return self._interval(level)[0]
+
+    def interval_ends(self, level: float = 0.682689) -> tuple[str, str]:
+        """How each end of :meth:`interval` was found: ``"crossing"`` (the curve crosses the
+        quantile), ``"bound"`` (clipped at the parameter's bound: a closed end) or ``"open"`` (the
+        scan stops before any crossing: the end is infinite)."""
+        return self._interval(level)[1]
+
+    def _interval(self, level: float) -> tuple[tuple[float, float], tuple[str, str]]:
         self._one_dimensional()
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"interval: level must lie in (0, 1), got {level!r}")
+        values, curve = self._with_best_fit()
         threshold = stats.chi2.ppf(level, 1)
-        lower, upper = _crossings(self.grid[0], self.twice_delta_nll, threshold)
+        ends = list(_crossings(values, curve, threshold))
+        kinds = ["crossing" if np.isfinite(end) else "open" for end in ends]
         if self.bounds:
             low_bound, high_bound = self.bounds[0]
-            if np.isinf(lower) and self.grid[0][0] <= low_bound:
-                lower = float(low_bound)
-            if np.isinf(upper) and self.grid[0][-1] >= high_bound:
-                upper = float(high_bound)
-        return lower, upper
+            if np.isinf(ends[0]) and values[0] <= low_bound:
+                ends[0], kinds[0] = float(low_bound), "bound"
+            if np.isinf(ends[1]) and values[-1] >= high_bound:
+                ends[1], kinds[1] = float(high_bound), "bound"
+        return (ends[0], ends[1]), (kinds[0], kinds[1])
+
+    def _with_best_fit(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scanned values and ``-2 Delta ln L`` with the best fit's point inserted (1-D)."""
+        values, curve = self.grid[0], self.twice_delta_nll
+        entries = self.best_fit.entries()
+        if self.parameters[0] not in entries:
+            return values, curve
+        best = entries[self.parameters[0]][0]
+        position = int(np.searchsorted(values, best))
+        if position < len(values) and values[position] == best:
+            return values, curve
+        return np.insert(values, position, best), np.insert(curve, position, 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -217,8 +245,10 @@ class ProfileResult:
             "p_value_wilks": self.p_values(),
         }
         if len(self.parameters) == 1:
-            result["interval_68"] = list(self.interval())
-            result["interval_95"] = list(self.interval(0.95))
+            for name, level in (("68", 0.682689), ("95", 0.95)):
+                (lower, upper), ends = self._interval(level)
+                result[f"interval_{name}"] = [lower, upper]
+                result[f"interval_{name}_ends"] = list(ends)
         return to_json(result)
 
 

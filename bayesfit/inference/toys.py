@@ -34,7 +34,7 @@ import numpy as np
 
 from bayesfit.backend import configure_blas
 from bayesfit.errors import BayesfitError, InferenceError, ModelError
-from bayesfit.inference.objective import Objective, objective_for
+from bayesfit.inference.objective import Objective, check_entry_value, objective_for
 from bayesfit.inference.results import TestResult, ToyResult
 from bayesfit.inference.test_statistics import hypothesis_statistic
 from bayesfit.model import BinnedModel, ObservedData
@@ -64,8 +64,21 @@ def _model(model: BinnedModel | Objective) -> BinnedModel:
     return model.model if isinstance(model, Objective) else model
 
 
-def _expected(binned: BinnedModel, point: Mapping[str, Any]) -> np.ndarray:
-    return binned.predictor.evaluate(binned.predictor_values(point))  # (K, n)
+def _expected(binned: BinnedModel, point: Mapping[str, Any], what: str) -> np.ndarray:
+    """Expected counts ``(K, n)`` at ``point``, after checking every entry of it against its bounds
+    with the message every entry point gives (:func:`~bayesfit.inference.objective.check_entry_value`)."""
+    for variable in binned.variables:
+        if variable.name not in point:
+            continue
+        try:
+            values = np.broadcast_to(np.asarray(point[variable.name], dtype=float), variable.shape).ravel()
+        except ValueError:
+            raise ModelError(
+                f"{what}: {variable.name!r} has shape {np.shape(point[variable.name])}, expected {variable.shape}"
+            ) from None
+        for label, value, lower, upper in zip(variable.labels, values, variable.lower.ravel(), variable.upper.ravel()):
+            check_entry_value(label, float(value), float(lower), float(upper), what)
+    return binned.predictor.evaluate(binned.predictor_values(point))
 
 
 def generate_toys(
@@ -90,7 +103,7 @@ def generate_toys(
     binned = _model(model)
     if n_toys < 1:
         raise ModelError(f"n_toys must be at least 1, got {n_toys}")
-    expected = _expected(binned, point)
+    expected = _expected(binned, point, "toys")
     weights = binned.predictor.variation_weights
     probabilities = weights / weights.sum()
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
@@ -109,7 +122,7 @@ def asimov_data(model: BinnedModel | Objective, point: Mapping[str, Any]) -> Obs
     weights) and expected auxiliary data."""
     binned = _model(model)
     weights = binned.predictor.variation_weights
-    main = (weights / weights.sum()) @ _expected(binned, point)
+    main = (weights / weights.sum()) @ _expected(binned, point, "asimov data")
     return ObservedData(main, binned.expected_aux(point))
 
 

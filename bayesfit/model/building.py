@@ -73,7 +73,7 @@ def build_parameters(
                 f"priors: {variable.labels[entries[0]]!r} is constrained by an auxiliary measurement; "
                 "its prior follows from the auxiliary data"
             )
-        for entry, prior in zip(entries, _entry_priors(as_prior(spec), variable, entries)):
+        for entry, prior in zip(entries, _entry_priors(_named_prior(spec, variable, entries), variable, entries)):
             priors[variable.name][entry] = prior
     starts = {v.name: v.start.ravel().copy() for v in drafts}
     for variable, entries, value in index.resolve(arguments["starts"], "starts"):
@@ -154,6 +154,15 @@ def hyperparameter(name: str, prior: Prior) -> ModelParameter:
         name, (), "hyperparameter", (prior,), start, np.asarray(lower), np.asarray(upper),
         np.ones((), dtype=bool), np.zeros((), dtype=bool), None, (name,),
     )
+
+
+def _named_prior(spec: Any, variable: ModelParameter, entries: np.ndarray) -> Prior:
+    """``as_prior(spec)``; its errors name the parameter (or first entry) the prior was given for."""
+    try:
+        return as_prior(spec)
+    except ModelError as error:
+        name = variable.name if len(entries) == variable.size else variable.labels[entries[0]]
+        raise ModelError(f"priors: {name!r}: {error}") from None
 
 
 def _entry_priors(prior: Prior, variable: ModelParameter, entries: np.ndarray) -> list[Prior]:

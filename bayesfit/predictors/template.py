@@ -32,7 +32,9 @@ class TemplatePredictor(MatrixPredictor):
         ``(T, n_out)`` or ``(K, T, n_out)``: ``T`` templates of expected counts per bin, finite and
         non-negative, optionally one set per universe; or a list of ``T`` histograms
         (:class:`~bayesfit.binning.Histogram` or :class:`hist.Hist`, values in flat bin order, see
-        :func:`~bayesfit.binning.as_counts`).
+        :func:`~bayesfit.binning.as_counts`). No template may be zero in every bin or proportional
+        to another one in every universe: the data could not tell their weights apart (a
+        :class:`PredictorError` names them).
     constant:
         ``None``, ``(n_out,)`` or ``(K, n_out)``, or a histogram: counts added independent of the
         weights.
@@ -74,6 +76,7 @@ class TemplatePredictor(MatrixPredictor):
             raise PredictorError(
                 f"{name}: {len(labels)} labels for {templates.shape[-2]} templates"
             )
+        _check_identifiable(templates if templates.ndim == 3 else templates[None], labels, name)
         super().__init__(
             np.swapaxes(templates, -1, -2),
             constant=None if constant is None else as_counts(constant),
@@ -91,6 +94,30 @@ class TemplatePredictor(MatrixPredictor):
     def templates(self) -> np.ndarray:
         """The templates, shape ``(K, T, n_out)``."""
         return np.swapaxes(self.matrix, -1, -2)
+
+
+def _check_identifiable(templates: np.ndarray, labels: Sequence[str] | None, name: str) -> None:
+    """Raise a :class:`PredictorError` if a template of ``(K, T, n)`` is zero, or proportional to
+    another, in every universe: only the sum of such weights is measurable (a singular Hessian)."""
+    n_templates = templates.shape[1]
+    flat = np.swapaxes(templates, 0, 1).reshape(n_templates, -1)
+    norms = np.linalg.norm(flat, axis=1)
+
+    def called(index: int) -> str:
+        return f"template {index}" + (f" ({labels[index]!r})" if labels is not None else "")
+
+    if np.any(norms == 0):
+        raise PredictorError(
+            f"{name}: {called(int(np.argmax(norms == 0)))} is zero in every bin; the data cannot measure its weight"
+        )
+    unit = flat / norms[:, None]
+    similarity = np.triu(unit @ unit.T, k=1)
+    if np.any(similarity > 1.0 - 1e-12):
+        first, second = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        raise PredictorError(
+            f"{name}: {called(int(second))} is {norms[second] / norms[first]:.6g} x {called(int(first))}; "
+            "proportional templates have weights the data cannot tell apart (merge them into one)"
+        )
 
 
 class FluxTemplatePredictor(Predictor):
