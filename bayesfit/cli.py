@@ -57,6 +57,10 @@ Existing result files are never overwritten unless --force is given.
 """
 
 
+#: ``--sampler`` choices: :data:`bayesfit.inference.posterior.SAMPLERS` (written out so that ``--help``
+#: does not import PyMC; a test keeps them equal).
+SAMPLER_CHOICES = ("auto", "pymc", "nutpie")
+
 #: How the command shows bayesfit's log messages on stderr.
 LOG_FORMAT = "[bayesfit] %(message)s"
 
@@ -101,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--chains", type=_positive_int, metavar="N", help="number of chains")
     run.add_argument("--seed", type=_non_negative_int, metavar="S", help="random seed")
     run.add_argument(
-        "--sampler", choices=("pymc", "nutpie"), help="NUTS implementation (nutpie is usually faster)"
+        "--sampler", choices=SAMPLER_CHOICES,
+        help="NUTS implementation; auto (the default) picks by model size: PyMC for small models, nutpie above",
     )
     run.add_argument(
         "--patch",

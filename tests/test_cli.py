@@ -26,6 +26,13 @@ def test_help_explains_the_run_command():
     assert "summary.json" in completed.stdout
 
 
+def test_sampler_choices_are_the_librarys():
+    from bayesfit.cli import SAMPLER_CHOICES
+    from bayesfit.inference.posterior import SAMPLERS
+
+    assert tuple(SAMPLER_CHOICES) == tuple(SAMPLERS)
+
+
 def test_fit_only_run_writes_summary_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "results"
     arguments = [

@@ -65,7 +65,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
     """Build the analysis, fit it, run the file's profiles, tests, limits and Bayes factors, sample
     its posterior, and write ``summary.json``, ``posterior.nc`` and the figures."""
     from bayesfit.analysis.build import Analysis
-    from bayesfit.inference.posterior import sample_prior
+    from bayesfit.inference.posterior import resolve_sampler, sample_prior
 
     settings = _settings(spec.inference, options)
     say = progress_reporter(options.progress)
@@ -98,6 +98,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
                 "twice_delta_nll": scans[parameter].twice_delta_nll.tolist(),
                 "p_value_wilks": scans[parameter].p_values().tolist(),
                 "interval_68": [lower, upper],
+                "interval_68_ends": list(scans[parameter].interval_ends()),
             }
             say(f"profile of {parameter}: 68% interval [{lower:.4g}, {upper:.4g}]")
 
@@ -194,21 +195,22 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
 
         idata = None
         if options.sample:
-            say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {settings.sampler}")
+            sampler = resolve_sampler(settings.sampler, sum(v.size for v in analysis.model.free_parameters))
+            say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {sampler}")
             with timing("sampling"):
                 idata = analysis.sample(
                     draws=settings.draws,
                     tune=settings.tune,
                     chains=settings.chains,
                     seed=settings.seed,
-                    sampler=settings.sampler,
+                    sampler=sampler,
                     target_accept=settings.target_accept,
                     predictive=True,
                     progressbar=options.progress,
                 )
             names = [p.name for p in analysis.model.free_parameters]
             summary["posterior"] = posterior_summary(idata, names)
-            summary["sampling"] = {**sampling_summary(idata, timing.seconds["sampling"]), "sampler": settings.sampler}
+            summary["sampling"] = {**sampling_summary(idata, timing.seconds["sampling"]), "sampler": sampler}
             if limit_settings.get("credible"):
                 credible = analysis.upper_limit(method="credible", poi=limit_settings.get("poi"),
                                                 level=float(limit_settings.get("level", 0.95)), idata=idata)
