@@ -38,9 +38,9 @@ def input_files(spec: AnalysisSpec) -> list[Path]:
     files += [source.path for source in (spec.data, spec.simulation) if source is not None and source.path is not None]
     if spec.workspace is not None:
         files.append(Path(spec.workspace["path"]))
-        for patch in spec.workspace.get("patches", []):
-            stem, separator, _ = str(patch).rpartition(":")
-            files.append(Path(stem) if separator and not Path(patch).exists() else Path(patch))
+        from bayesfit.histfactory.workspace import patch_file
+
+        files += [patch_file(patch)[0] for patch in spec.workspace.get("patches", [])]
     unique: dict[Path, None] = {}
     for file in files:
         unique.setdefault(file, None)

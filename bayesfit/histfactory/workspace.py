@@ -24,6 +24,7 @@ __all__ = [
     "MODIFIER_TYPES",
     "Workspace",
     "load_workspace",
+    "patch_file",
     "read_patched_workspace",
     "validate_workspace",
     "apply_patch",
@@ -288,6 +289,16 @@ def load_workspace(source: str | Path | Mapping[str, Any], patches: Sequence[Any
     return workspace
 
 
+def patch_file(patch: str | Path) -> tuple[Path, str | None]:
+    """The file and the patch name of a patch given as ``FILE`` or ``PATCHSET.json:NAME`` (a name
+    only where the whole text is not an existing file)."""
+    text = str(patch)
+    if ":" in text and not Path(text).exists():
+        stem, name = text.rsplit(":", 1)
+        return Path(stem), name
+    return Path(text), None
+
+
 def read_patched_workspace(path: str | Path, patches: Sequence[str | Path] = ()) -> Workspace:
     """Read the workspace at ``path`` and apply JSON patch files in order.
 
@@ -296,11 +307,7 @@ def read_patched_workspace(path: str | Path, patches: Sequence[str | Path] = ())
     """
     workspace = load_workspace(path)
     for patch in patches:
-        text = str(patch)
-        patch_path, name = Path(text), None
-        if not patch_path.exists() and ":" in text:
-            stem, name = text.rsplit(":", 1)
-            patch_path = Path(stem)
+        patch_path, name = patch_file(patch)
         document = _read_json(patch_path, "patch")
         if isinstance(document, dict) and name is None and len(document.get("patches", [])) == 1:
             name = document["patches"][0].get("metadata", {}).get("name")
