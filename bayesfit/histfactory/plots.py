@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from bayesfit.errors import WorkspaceError
 from bayesfit.histfactory.build import HistFactoryPredictor
-from bayesfit.inference.ranking import prior_moments
+from bayesfit.inference.ranking import constrained_entries
 from bayesfit.model import BinnedModel
 from bayesfit.plots import plot_counts
 
@@ -54,21 +54,12 @@ def nuisance_pulls(model: BinnedModel, values: Mapping[str, Any], errors: Mappin
     ``values`` and ``errors`` map variable names to full-shape arrays, e.g. a fit's ``values`` and
     ``errors``, or posterior means and sds.
     """
-    labels, pulls, pull_errors = [], [], []
-    for variable in model.parameters:
-        value = np.ravel(values[variable.name])
-        error = np.ravel(errors[variable.name])
-        for index in variable.free_index:
-            if not variable.constrained.ravel()[index]:
-                continue
-            moments = prior_moments(variable.priors[index])
-            if moments is None:
-                continue
-            mean, sd = moments
-            labels.append(variable.labels[index])
-            pulls.append((value[index] - mean) / sd)
-            pull_errors.append(error[index] / sd)
-    return Pulls(labels, np.asarray(pulls, dtype=float), np.asarray(pull_errors, dtype=float))
+    entries = constrained_entries(model)
+    value = np.array([np.ravel(values[entry.variable])[entry.index] for entry in entries], dtype=float)
+    error = np.array([np.ravel(errors[entry.variable])[entry.index] for entry in entries], dtype=float)
+    mean = np.array([entry.mean for entry in entries], dtype=float)
+    sd = np.array([entry.sd for entry in entries], dtype=float)
+    return Pulls([entry.label for entry in entries], (value - mean) / sd, error / sd)
 
 
 def plot_pulls(pulls: Mapping[str, Pulls], ax: Axes | None = None) -> Axes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from bayesfit.inference.results import FitResult, RankingResult
 from bayesfit.model import BinnedModel
 from bayesfit.priors import Prior
 
-__all__ = ["constrained_entries", "prior_moments", "ranking"]
+__all__ = ["ConstrainedEntry", "constrained_entries", "prior_moments", "ranking"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,19 @@ def prior_moments(prior: Prior) -> tuple[float, float] | None:
     return None
 
 
-def constrained_entries(model: BinnedModel) -> list[tuple[str, float, float]]:
-    """``(label, prior mean, prior sd)`` of every free entry with an auxiliary measurement."""
+class ConstrainedEntry(NamedTuple):
+    """A free entry with an auxiliary measurement: its variable's name, flat ``index`` in it,
+    ``label``, and the ``mean`` and ``sd`` of its prior (the Bayesian reading of the measurement)."""
+
+    variable: str
+    index: int
+    label: str
+    mean: float
+    sd: float
+
+
+def constrained_entries(model: BinnedModel) -> list[ConstrainedEntry]:
+    """Every free entry with an auxiliary measurement whose prior is Normal or Gamma."""
     entries = []
     for variable in model.parameters:
         for index in variable.free_index:
@@ -46,7 +58,7 @@ def constrained_entries(model: BinnedModel) -> list[tuple[str, float, float]]:
                 continue
             moments = prior_moments(variable.priors[index])
             if moments is not None:
-                entries.append((variable.labels[index], *moments))
+                entries.append(ConstrainedEntry(variable.name, int(index), variable.labels[index], *moments))
     return entries
 
 
@@ -66,10 +78,10 @@ def ranking(model: BinnedModel | Objective, *, best_fit: FitResult | None = None
     best_fit = best_fit or fit(objective)
     best = best_fit.entries()
     poi_value = best[poi][0]
-    entries = [entry for entry in constrained_entries(model) if entry[0] != poi]
+    entries = [entry for entry in constrained_entries(model) if entry.label != poi]
     start = time.perf_counter()
     shifts = np.full((len(entries), 4), np.nan)
-    for row, (label, _, prior_sd) in enumerate(entries):
+    for row, (_, _, label, _, prior_sd) in enumerate(entries):
         value, error = best[label]
         index = objective.index(label)
         lower, upper = objective.lower[index], objective.upper[index]
@@ -82,10 +94,10 @@ def ranking(model: BinnedModel | Objective, *, best_fit: FitResult | None = None
                 shifts[row, column] = refit.value(poi) - poi_value
     logger.info("ranking of %d constrained entries on %s: %d fits in %.1f s", len(entries), poi,
                 4 * len(entries), time.perf_counter() - start)
-    pulls = np.array([(best[label][0] - mean) / sd for label, mean, sd in entries])
-    pull_errors = np.array([best[label][1] / sd for label, _, sd in entries])
+    pulls = np.array([(best[entry.label][0] - entry.mean) / entry.sd for entry in entries])
+    pull_errors = np.array([best[entry.label][1] / entry.sd for entry in entries])
     order = np.argsort(-np.nanmax(np.abs(shifts[:, 2:]), axis=1, initial=0.0), kind="stable")
     return RankingResult(
-        poi, poi_value, [entries[i][0] for i in order], pulls[order], pull_errors[order],
+        poi, poi_value, [entries[i].label for i in order], pulls[order], pull_errors[order],
         shifts[order, 0], shifts[order, 1], shifts[order, 2], shifts[order, 3],
     )
