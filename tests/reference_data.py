@@ -6,8 +6,11 @@ workplace's ``/work/shared``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 
 def _shared() -> Path:
@@ -32,3 +35,16 @@ HESE_NOTEBOOK = (
     "inference.hypotests={}",
     "inference.upper_limit={}",
 )
+
+
+#: The project's example scripts (``examples/*.py``), which write the inputs of ``models/``.
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def example_module(name: str) -> ModuleType:
+    """The example script ``examples/<name>.py`` imported as the module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -3,17 +3,15 @@ against numpy and scipy, their committed inputs, and their error messages."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from scipy import optimize, special, stats
 
+from reference_data import example_module
 from bayesfit.analysis import Analysis
 from bayesfit.analysis.report import validate_summary
 from bayesfit.analysis.run import RunOptions, run_analysis_file
@@ -24,15 +22,8 @@ MODELS = ROOT / "models"
 SHORT = ("inference.draws=100", "inference.tune=100", "inference.chains=2")
 
 
-def _example_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("model_inputs", ROOT / "examples" / "model_inputs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-model_inputs = _example_module()
+model_inputs = example_module("model_inputs")
 
 
 def test_committed_inputs_are_what_the_example_script_writes(tmp_path: Path) -> None:

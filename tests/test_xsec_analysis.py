@@ -3,18 +3,15 @@ the numbers of the former ReMU-chain code and ReMU's published fit."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 from scipy import special, stats
 
-from reference_data import REFERENCE
+from reference_data import REFERENCE, example_module
 from bayesfit.analysis import Analysis
 from bayesfit.analysis.report import validate_summary
 from bayesfit.analysis.run import RunOptions, run_analysis_file
@@ -28,15 +25,8 @@ INPUTS = ROOT / "models" / "inputs" / "xsec_flux"
 SCALES = ("noise", "background", "model_A", "model_B")
 
 
-def _example_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("xsec_inputs", ROOT / "examples" / "xsec_inputs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
-
-xsec_inputs = _example_module()
+xsec_inputs = example_module("xsec_inputs")
 
 
 @pytest.fixture(scope="module")
