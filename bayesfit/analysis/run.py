@@ -195,7 +195,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
 
         idata = None
         if options.sample:
-            sampler = resolve_sampler(settings.sampler, sum(v.size for v in analysis.model.free_parameters))
+            sampler = resolve_sampler(settings.sampler, summary["model"]["entries"])
             say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {sampler}")
             with timing("sampling"):
                 idata = analysis.sample(
