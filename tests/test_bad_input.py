@@ -473,10 +473,10 @@ ANALYSIS_FILES_AND_CLI: list[Case] = [
      AnalysisFileError, (f"line {_line_of('likelihood: poisson') + 1}", "unknown key.*'likelyhood'")),
     ("analysis: prior with an unknown argument", lambda tmp: _build_analysis(
         tmp, "{HalfNormal: {sigma: 3}}", "{HalfNormal: {sigma: 3, mu: 1}}"),
-     AnalysisFileError, (f"line {_line_of('parameters:')}", "priors: 'atmo_norm'", r"unknown argument\(s\) \['mu'\]")),
+     AnalysisFileError, (f"line {_line_of('  atmo_norm')}: parameters.atmo_norm.prior", r"unknown argument\(s\) \['mu'\]")),
     ("analysis: prior with a negative scale", lambda tmp: _build_analysis(
         tmp, "{HalfNormal: {sigma: 3}}", "{HalfNormal: {sigma: -3}}"),
-     AnalysisFileError, (f"line {_line_of('parameters:')}", "priors: 'atmo_norm'", "'sigma' must be > 0")),
+     AnalysisFileError, (f"line {_line_of('  atmo_norm')}: parameters.atmo_norm.prior", "'sigma' must be > 0")),
     ("analysis: unknown weight variable", lambda tmp: _build_analysis(tmp, "weight: atmoWeight", "weight: atmoWeigth"),
      AnalysisFileError, (f"line {_line_of('components:')}", "'atmoWeigth'", "'atmoWeight'")),
     ("analysis: unknown binning variable", lambda tmp: _build_analysis(tmp, "  zenith:   {cos", "  zenit:   {cos"),
@@ -548,6 +548,14 @@ def _build_workspace(**options) -> object:
     from bayesfit.histfactory import build_model
 
     return build_model(copy.deepcopy(WORKSPACE), **options)
+
+
+def _workspace_analysis(tmp_path: Path, settings: str) -> object:
+    """Build the analysis of :data:`WORKSPACE` from a file ``name``/``workspace`` + ``settings``."""
+    from bayesfit.analysis import Analysis
+
+    (tmp_path / "ws.json").write_text(json.dumps(WORKSPACE))
+    return Analysis.from_file(_file(tmp_path, "analysis.yaml", "name: ws\nworkspace: {path: ws.json}\n" + settings))
 
 
 WORKSPACES: list[Case] = [
@@ -644,6 +652,9 @@ WORKSPACES: list[Case] = [
     ("workspace: unknown likelihood", lambda _: _build_workspace(likelihood="poison"), WorkspaceError, ("'poison'",)),
     ("workspace: prior of a constrained parameter", lambda _: _build_workspace(priors={"uncorr": {"Normal": {"mu": 1, "sigma": 1}}}),
      ModelError, (r"'uncorr\[0\]'", "constrained")),
+    ("workspace analysis: setting of an unknown parameter", lambda tmp: _workspace_analysis(
+        tmp, "parameters:\n  mu: {prior: {HalfNormal: {sigma: 5}}}\n  mu_sig: {prior: flat, start: 1.0, fixed: true}\n"),
+     AnalysisFileError, ("line 5: parameters.mu_sig", "'mu_sig' is not a parameter of the workspace", r"\['mu', 'uncorr'\]")),
     ("workspace: prior with an unknown argument", lambda _: _build_workspace(priors={"mu": {"HalfNormal": {"sigma": 3, "mu": 1}}}),
      ModelError, ("'HalfNormal'", r"\['mu'\]")),
 ]
@@ -674,6 +685,13 @@ STATISTICS: list[Case] = [
      ModelError, (r"weights\[x\]",)),
     ("fit: bounds leaving nothing", lambda _: _inference("fit")(_statistics_model(), bounds={"weights[b]": (2.0, 1.0)}),
      ModelError, (r"weights\[b\]", "empty range")),
+    ("fit: start outside the support", lambda _: _inference("fit")(_statistics_model(), starts=[{"weights": [-0.5, 1.0]}]),
+     ModelError, ("start", r"weights\[s\] = -0\.5", r"outside its bounds \[0, 1\]")),
+    ("objective: point outside the support", lambda _: _inference("objective_for")(_statistics_model())(np.array([0.5, -1.0])),
+     ModelError, ("objective", r"weights\[b\] = -1", r"outside its bounds \[0, inf\]")),
+    ("objective: Hessian at a point not finite",
+     lambda _: _inference("objective_for")(_statistics_model()).hessian(np.array([np.nan, 1.0])),
+     ModelError, ("hessian", r"weights\[s\] = nan", "not finite")),
     ("fit: unknown kind", lambda _: _inference("fit")(_statistics_model(), kind="bayes"), ModelError, ("'bayes'",)),
     ("fit: data of the wrong length", lambda _: _inference("fit")(_statistics_model(), observed=[1, 2]),
      LikelihoodError, (r"\(2,\)", r"\(4,\)")),
@@ -805,6 +823,17 @@ def test_flat_priors_bounded_on_one_side_build_a_pymc_model():
     assert "weights" in model.pymc_model.named_vars
 
 
+def test_workspace_configuration_of_an_absent_parameter_is_ignored_with_a_warning(caplog):
+    from bayesfit.histfactory import build_model
+
+    spec = copy.deepcopy(WORKSPACE)
+    _parameters(spec).append({"name": "pruned_np", "inits": [1.0]})
+    with caplog.at_level("WARNING", logger="bayesfit.histfactory.build"):
+        model = build_model(spec)
+    assert [p.name for p in model.parameters] == ["mu", "uncorr"]
+    assert "config.parameters[0]: no parameter 'pruned_np'" in caplog.text
+
+
 # ---------------------------------------------------------------------- statistics: correct numbers
 def test_toy_ties_within_tolerance_count_as_reaching_the_data():
     """An observed statistic at its boundary (0 up to rounding) is reached by every toy: p = 1."""
@@ -887,7 +916,7 @@ def _run_cli(arguments: list[str], capsys) -> tuple[int, str]:
         ("hese_toy_data.json", "missing.json", ("missing.json",)),
         ("likelihood: poisson", "likelihood: poisson\nlikelihood: effective", ("duplicate key 'likelihood'", "line")),
         ("likelihood: poisson", "likelihood: poisson\nloop: &a [*a]", ("recursive alias", "line")),
-        ("{HalfNormal: {sigma: 3}}", "{HalfNormal: {sigma: 3, mu: 1}}", ("'atmo_norm'", "['mu']")),
+        ("{HalfNormal: {sigma: 3}}", "{HalfNormal: {sigma: 3, mu: 1}}", ("parameters.atmo_norm.prior", "['mu']")),
     ],
     ids=["schema", "yaml", "missing-file", "duplicate-key", "recursive-alias", "prior-argument"],
 )

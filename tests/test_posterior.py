@@ -142,3 +142,18 @@ def test_auto_sampler_is_chosen_by_model_size():
     assert resolve_sampler("pymc", 1000) == "pymc"
     if installed:
         assert resolve_sampler("nutpie", 4) == "nutpie"
+
+
+def test_pymc_stopped_before_its_first_draw_is_an_interrupt_not_an_internal_error(monkeypatch):
+    # what pm.sample raises when Ctrl-C arrives during tuning (it keeps no draw to build a trace from)
+    import pymc
+
+    from bayesfit.errors import SamplingInterrupted
+
+    def interrupted(**_):
+        raise ValueError("Not enough samples to build a trace.")
+
+    monkeypatch.setattr(pymc, "sample", interrupted)
+    model = BinnedModel(TemplateSum(TEMPLATE[None, None, :]), COUNTS)
+    with pytest.raises(SamplingInterrupted, match="before its first draw"):
+        sample_posterior(model, sampler="pymc", progressbar=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,15 +108,15 @@ def test_a_workspace_channel_named_like_a_path_writes_inside_the_folder(tmp_path
     assert _entries(tmp_path) == ["sub"] and _entries(tmp_path / "sub") == ["sub"]
 
 
-def _interrupt_run(tmp_path: Path, after: str, delay: float) -> tuple[int, str, Path]:
-    """Start ``bayesfit run`` on the small HESE toy, send SIGINT (as Ctrl-C does, to the whole
-    process group) ``delay`` seconds after a stderr line containing ``after``."""
+def _interrupt_run(tmp_path: Path, after: str, delay: float, options: tuple[str, ...]) -> tuple[int, str, Path]:
+    """Start ``bayesfit run`` on the small HESE toy with ``options``, send SIGINT (as Ctrl-C does,
+    to the whole process group) ``delay`` seconds after a stderr line containing ``after``."""
     out = tmp_path / "out"
     command = [
         sys.executable, "-m", "bayesfit.cli", "run", str(MODELS / "hese_diffuse.yaml"), "--out", str(out),
         "--set", f"data.path={SMALL / 'hese_toy_data.json'}", "--set", f"simulation.path={SMALL / 'hese_toy_simulation.json'}",
         "--set", "inference.upper_limit={}", "--set", "inference.hypotests={}",
-        "--draws", "20000", "--tune", "500",
+        *options,
     ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -130,10 +131,20 @@ def _interrupt_run(tmp_path: Path, after: str, delay: float) -> tuple[int, str, 
     return process.returncode, "".join(seen) + rest, out
 
 
-@pytest.mark.parametrize("after, delay", [("built <", 0.0), ("sampling: 4 chains", 8.0)])
-def test_an_interrupt_exits_130_and_writes_nothing(tmp_path, after, delay):
-    code, stderr, out = _interrupt_run(tmp_path, after, delay)
+SAMPLED = ("--draws", "20000", "--tune", "500")
+
+
+@pytest.mark.parametrize(
+    "phase, after, delay, options",
+    [(None, "built <", 0.0, SAMPLED), (None, "sampling: 4 chains", 8.0, SAMPLED),
+     ("figures", "profiles: ", 0.1, ("--no-sample",))],
+    ids=["fit", "sampling", "figures"],
+)
+def test_an_interrupt_exits_130_and_writes_nothing(tmp_path, phase, after, delay, options):
+    code, stderr, out = _interrupt_run(tmp_path, after, delay, options)
     assert code == 130, stderr[-2000:]
+    # the figures phase reports its time last, right before the interrupt: it was interrupted
+    assert phase is None or re.search(rf"\] {phase}: [0-9.]+ s\n(.*\n)?bayesfit: interrupted", stderr), stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not out.exists() and _entries(tmp_path) == []
 

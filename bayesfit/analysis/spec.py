@@ -21,7 +21,8 @@ import yaml
 
 from bayesfit.analysis.schema import validate_analysis
 from bayesfit.analysis.source import LocatedDocument, format_key_path, load_located_yaml
-from bayesfit.errors import AnalysisFileError
+from bayesfit.errors import AnalysisFileError, BayesfitError
+from bayesfit.priors import as_prior
 from bayesfit.yaml_loader import SafeLoader
 
 __all__ = [
@@ -244,6 +245,8 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
         workspace["path"] = _resolve_path(workspace["path"], folder, _set_from_command_line(overridden, "workspace", "path"))
         from_command_line = _set_from_command_line(overridden, "workspace", "patches")
         workspace["patches"] = [_resolve_patch(patch, folder, from_command_line) for patch in workspace.get("patches", [])]
+    for name, entry in data.get("parameters", {}).items():
+        _check_prior(document, name, entry["prior"])
     return AnalysisSpec(
         name=data["name"],
         binning=binning or None,
@@ -270,6 +273,15 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
         workspace=workspace,
         document=document,
     )
+
+
+def _check_prior(document: LocatedDocument, name: str, prior: Any) -> None:
+    """Check a parameter's prior (distribution, argument names, argument domains) where the file
+    gives it, before any model is built."""
+    try:
+        as_prior(prior)
+    except BayesfitError as error:
+        raise AnalysisFileError(f"{document.where(('parameters', name, 'prior'))}: {error}") from None
 
 
 def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: set) -> EventSource:

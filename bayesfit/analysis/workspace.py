@@ -51,6 +51,11 @@ class WorkspaceAnalysis(Analysis):
             self.workspace = read_patched_workspace(settings["path"], settings.get("patches", ()))
             self.measurement = self.workspace.measurement(settings.get("measurement"))["name"]
         for name, parameter in spec.parameters.items():
+            if name.split("[", 1)[0] not in self.workspace.parameter_names:
+                raise AnalysisFileError(
+                    f"{spec.where('parameters', name)}: {name!r} is not a parameter of the workspace; "
+                    f"its parameters: {self.workspace.parameter_names}"
+                )
             if parameter.start is not None and not parameter.fixed or parameter.bounds != (None, None):
                 raise AnalysisFileError(
                     f"{spec.where('parameters', name)}: starts and bounds of a workspace parameter are set in "

@@ -29,6 +29,7 @@ constraints by a finite-MC-statistics likelihood of the main bins (see :func:`bu
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ from bayesfit.model import BinnedModel
 from bayesfit.predictors.base import Parameter, Predictor, TensorLike
 
 __all__ = ["FINITE_MC_LIKELIHOODS", "MC_MODIFIERS", "HistFactoryPredictor", "build_model", "relative_mc_uncertainty"]
+
+logger = logging.getLogger(__name__)
 
 #: Likelihoods that replace the staterror and shapesys constraints (see :func:`build_model`).
 FINITE_MC_LIKELIHOODS = ("effective", "barlow-beeston-lite")
@@ -144,12 +147,16 @@ _CONFIGURABLE = {
 }
 
 
-def _apply_configs(layout: ModifierLayout, configs: list[dict[str, Any]], path: str) -> None:
-    """Override parameter defaults with the measurement's parameter configurations (in place)."""
+def _apply_configs(layout: ModifierLayout, configs: list[dict[str, Any]], path: str, declared: list[str]) -> None:
+    """Override parameter defaults with the measurement's parameter configurations (in place);
+    ``declared`` are the names the workspace's modifiers declare (some may be dropped from the layout)."""
     by_name = {p.name: p for p in layout.parameter_sets}
     for index, config in enumerate(configs):
         parameter = by_name.get(config["name"])
         if parameter is None:  # configuration of a pruned (or dropped) parameter: pyhf ignores it too
+            if config["name"] not in declared:
+                logger.warning("%s[%d]: no parameter %r in the channels; its configuration is ignored",
+                               path, index, config["name"])
             continue
         where = f"{path}[{index}]"
         for key in ("inits", "auxdata", "sigmas", "factors", "bounds"):
@@ -284,7 +291,8 @@ def build_model(
     m_index = workspace.measurement_names.index(chosen["name"])
     layout_spec = spec if likelihood == "poisson" else _without_mc_modifiers(spec)
     layout = build_layout(layout_spec, normsys_code, histosys_code)
-    _apply_configs(layout, chosen["config"]["parameters"], f"measurements[{m_index}].config.parameters")
+    _apply_configs(layout, chosen["config"]["parameters"], f"measurements[{m_index}].config.parameters",
+                   workspace.parameter_names)
     poi_name = chosen["config"]["poi"]
     by_name = {p.name: p for p in layout.parameter_sets}
     poi = by_name.get(poi_name)

@@ -251,6 +251,12 @@ class Workspace:
         return sorted(channel["name"] for channel in self.spec["channels"])
 
     @property
+    def parameter_names(self) -> list[str]:
+        """Names of the parameters the channels' modifiers declare, sorted."""
+        return sorted({modifier["name"] for channel in self.spec["channels"] for sample in channel["samples"]
+                       for modifier in sample["modifiers"]})
+
+    @property
     def measurement_names(self) -> list[str]:
         return [measurement["name"] for measurement in self.spec["measurements"]]
 

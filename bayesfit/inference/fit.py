@@ -122,10 +122,10 @@ def fit(
     def packed(point: Mapping[str, Any], fix: bool = True) -> np.ndarray:
         values = objective.unpack(base)
         values.update({name: value for name, value in point.items() if name in values})
-        x = objective.pack(values)
+        x = objective.checked(objective.pack(values), "start")
         if fix:
             x[list(fixed_entries)] = list(fixed_entries.values())
-        return np.clip(x, lower, upper)
+        return np.clip(x, lower, upper)  # into this fit's own tighter bounds (e.g. a POI >= 0)
 
     if n_random_starts is None:
         n_random_starts = RANDOM_STARTS if objective.size <= RANDOM_STARTS_MAX_SIZE else 0

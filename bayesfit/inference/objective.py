@@ -212,10 +212,20 @@ class Objective:
             raise ModelError(f"x must have shape ({self.size},) for {self._labels}, got {vector.shape}")
         return vector
 
+    def checked(self, x: Any, what: str) -> np.ndarray:
+        """``x`` as a float64 vector of :attr:`size` whose entries are finite and inside their
+        bounds, else the :class:`ModelError` every entry point gives (:func:`check_entry_value`)."""
+        vector = self._vector(x)
+        outside = ~(np.isfinite(vector) & (vector >= self.lower) & (vector <= self.upper))
+        for index in np.flatnonzero(outside)[:1]:
+            check_entry_value(self._labels[index], float(vector[index]), self.lower[index], self.upper[index], what)
+        return vector
+
     def __call__(self, x: np.ndarray, observed: Any | None = None) -> float:
-        """``-ln L`` at ``x`` (default: the model's data)."""
+        """``-ln L`` at ``x`` (default: the model's data); entries outside their bounds are a
+        :class:`ModelError`."""
         data = self.data(observed)
-        return float(self._value_and_grad(self._vector(x), data.main, data.aux)[0])
+        return float(self._value_and_grad(self.checked(x, "objective"), data.main, data.aux)[0])
 
     def value_and_grad(self, x: np.ndarray, data: ObservedData) -> tuple[float, np.ndarray]:
         """``-ln L`` and its gradient (the fits' hot path, inputs unchecked: ``x`` a float64
@@ -232,7 +242,7 @@ class Objective:
         ``ONE_SIDED_STEP`` where a bound is nearer), symmetrised: relative errors ~1e-9.
         """
         data = self.data(observed)
-        x = self._vector(x)
+        x = self.checked(x, "hessian")
         entries = np.arange(self.size) if entries is None else np.asarray(entries, dtype=np.int64)
         sd = 1.0 / self.curvature_scale()
         columns = [self._gradient_derivative(x, data, index, sd[index])[entries] for index in entries]
@@ -266,7 +276,7 @@ class Objective:
         standard deviations, so that the step suits entries known to 1e-4 as well as to 1.
         """
         if x is not None:
-            return self._curvature(self._vector(x), self.data(observed))
+            return self._curvature(self.checked(x, "curvature"), self.data(observed))
         if self._scale is None:
             self._scale = self._curvature(self.pack(self.model.start_point()), self.model.data)
         return self._scale

@@ -145,7 +145,13 @@ def sample_posterior(
         with pymc_model, warnings.catch_warnings():
             # the dense adaptation is chosen on purpose for small models (see the module notes)
             warnings.filterwarnings("ignore", "QuadPotentialFullAdapt is an experimental feature")
-            idata = pm.sample(**arguments)
+            try:
+                idata = pm.sample(**arguments)
+            except ValueError as error:  # PyMC stops on an interrupt and finds no draw to return
+                if "Not enough samples to build a trace" not in str(error):
+                    raise
+                raise SamplingInterrupted("sampling stopped before its first draw (interrupted?); "
+                                          "no posterior is returned") from None
     _check_complete(idata, chains, draws)
     _add_pointwise_results(model, idata, predictive, np.random.default_rng(seed))
     for message in diagnose(idata, [p.name for p in model.free_parameters]):
