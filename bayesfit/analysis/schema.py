@@ -334,7 +334,7 @@ def analysis_schema() -> dict[str, Any]:
     """The JSON schema of analysis files (also ``ANALYSIS_SCHEMA``), built once on first use."""
     schema: dict[str, Any] = _closed(
         {
-            "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]+$"},
+            "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.+\-]+$"},
             "binning": {
                 "oneOf": [
                     _closed({"path": _name}, ("path",)),

@@ -11,7 +11,6 @@ command line are relative to the working directory.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 from bayesfit.analysis.schema import validate_analysis
 from bayesfit.analysis.source import LocatedDocument, format_key_path, load_located_yaml
 from bayesfit.errors import AnalysisFileError, BayesfitError
+from bayesfit.output import safe_file_name
 from bayesfit.priors import as_prior
 from bayesfit.yaml_loader import SafeLoader
 
@@ -169,8 +169,7 @@ def workspace_document(path: Path) -> LocatedDocument:
 
     with the inference :data:`WORKSPACE_INFERENCE`; ``--set`` and ``--patch`` change it like a file.
     """
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", path.stem) or "workspace"
-    data = {"name": name, "workspace": {"path": path.name}, "inference": copy.deepcopy(dict(WORKSPACE_INFERENCE))}
+    data = {"name": safe_file_name(path.stem), "workspace": {"path": path.name}, "inference": copy.deepcopy(dict(WORKSPACE_INFERENCE))}
     return LocatedDocument(data, {}, str(path))
 
 
