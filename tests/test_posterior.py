@@ -157,3 +157,15 @@ def test_pymc_stopped_before_its_first_draw_is_an_interrupt_not_an_internal_erro
     model = BinnedModel(TemplateSum(TEMPLATE[None, None, :]), COUNTS)
     with pytest.raises(SamplingInterrupted, match="before its first draw"):
         sample_posterior(model, sampler="pymc", progressbar=False)
+
+
+def test_prior_draws_follow_the_priors_without_warnings():
+    from bayesfit.inference import sample_prior
+
+    model = BinnedModel(TemplateSum(TEMPLATE[None, None, :]), COUNTS, priors={"norm": {"HalfNormal": {"sigma": 3.0}}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        prior = sample_prior(model, draws=4000, seed=3)
+    draws = prior.prior["norm"].values.ravel()
+    assert stats.kstest(draws, stats.halfnorm(scale=3.0).cdf).pvalue > 1e-3

@@ -183,7 +183,9 @@ def sample_prior(model: BinnedModel, *, draws: int = 2000, seed: int | None = 0)
     names = [v.name for v in model.free_parameters if not all(prior.is_flat for prior in v.priors)]
     if not names:
         return None
-    with model.pymc_model:
+    with model.pymc_model, warnings.catch_warnings():
+        # the likelihood is a Potential: prior draws rightly ignore it
+        warnings.filterwarnings("ignore", "The effect of Potentials on other parameters is ignored")
         return pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed)
 
 
