@@ -51,6 +51,7 @@ from bayesfit.binning import (
 )
 from bayesfit.errors import AnalysisFileError, BayesfitError, InferenceError, PredictorError
 from bayesfit.events import Events, load_events
+from bayesfit.expressions import Expression
 from bayesfit.priors import as_prior
 from bayesfit.predictors import (
     BrokenPowerLaw,
@@ -456,8 +457,17 @@ class ReweightedMCAnalysis(Analysis):
                 except TypeError as error:  # an unknown option
                     raise AnalysisFileError(f"{self.spec.where(role, 'options')}: {error}") from None
                 return load_events(columns)
+        for name, text in source.define.items():  # an expression's own problems, at its key
+            with located(self.spec, role, "define", name):
+                Expression(text, f"define[{name!r}]")
+        if source.cut is not None:
+            with located(self.spec, role, "cut"):
+                Expression(source.cut, "cut")
         with located(self.spec, role, "path"):
-            return load_events(source.path, rename=source.rename or None)
+            return load_events(
+                source.path, rename=source.rename or None, tree=source.tree, branches=source.branches,
+                define=source.define or None, cut=source.cut,
+            )
 
     def _weighted_components(self) -> dict[str, Component]:
         components = {}

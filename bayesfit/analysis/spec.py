@@ -41,12 +41,18 @@ __all__ = [
 class EventSource:
     """Where events come from: a file (``path``) or a built-in generator with options.
 
+    A file may give the ``tree`` of a ROOT file, the ``branches`` (columns) to keep, columns to
+    ``define`` by expressions and a ``cut`` (see :func:`bayesfit.events.load_events`).
     ``compress`` (simulation only): sum reweighted simulation as compressed per-bin moments where
     that is exact (see :mod:`bayesfit.analysis.build`); ``False`` sums every event.
     """
 
     path: Path | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
+    tree: str | None = None
+    branches: tuple[str, ...] | None = None
+    define: Mapping[str, str] = field(default_factory=dict)
+    cut: str | None = None
     generator: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     compress: bool = True
@@ -208,7 +214,10 @@ def apply_overrides(
 
 
 #: Keys of the two ways to give events; setting one of them drops the other.
-_EVENT_SOURCE_KEYS = {"path": ("generator", "options"), "generator": ("path", "rename")}
+_EVENT_SOURCE_KEYS = {
+    "path": ("generator", "options"),
+    "generator": ("path", "rename", "tree", "branches", "define", "cut"),
+}
 
 
 def _switch_event_source(data: dict[str, Any], key_path: tuple[str, ...]) -> None:
@@ -290,6 +299,10 @@ def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: 
     return EventSource(
         path=_resolve_path(entry["path"], folder, (key, "path") in overridden or (key,) in overridden),
         rename=dict(entry.get("rename", {})),
+        tree=entry.get("tree"),
+        branches=tuple(entry["branches"]) if "branches" in entry else None,
+        define=dict(entry.get("define", {})),
+        cut=entry.get("cut"),
         compress=compress,
     )
 
