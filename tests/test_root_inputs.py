@@ -105,6 +105,13 @@ def test_tree_branches_cut_define_and_rename_equal_numpy(root_file: Path, inputs
     np.testing.assert_array_equal(every["quality"], inputs.data["quality"])
 
 
+def test_the_one_tree_of_a_file_needs_no_name(tmp_path: Path, inputs: Inputs) -> None:
+    with uproot.recreate(tmp_path / "one.root") as file:
+        file["events"] = inputs.data  # a TTree or, with newer uproot, an RNTuple: both are read
+    events = load_events(tmp_path / "one.root", cut="E > 10")
+    np.testing.assert_array_equal(events["E"], inputs.data["E"][inputs.data["E"] > 10])
+
+
 def test_cuts_and_definitions_apply_to_any_event_source() -> None:
     columns = {"x": np.array([1.0, 2.0, 3.0, 4.0]), "y": np.array([0.0, 1.0, 0.0, 1.0])}
     events = load_events(columns, define={"r": "hypot(x, y)"}, cut="x >= 2 and not y > 0.5 or x > 3.5")
@@ -254,6 +261,7 @@ def test_template_fit_from_th1s_runs_end_to_end_and_equals_scipy(tmp_path: Path,
     fitted = summary["fit"]["parameters"]
     np.testing.assert_allclose([fitted["mu"]["value"], fitted["background_norm"]["value"]], reference.x, rtol=1e-4)
     assert summary["data"]["events"] == inputs.observed.sum()
+    assert str(tmp_path / "inputs.root") in summary["provenance"]["inputs"]  # hashed like every input
 
 
 UNFOLDING = """\
@@ -282,36 +290,27 @@ def test_th2_and_uhi_json_responses_fold_truth_templates(tmp_path: Path, root_fi
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "message"),
-    [
+    ("base", "old", "new", "message"),
+    [(REWEIGHTED, *case) for case in [
         ("tree: data,", "tree: dat,", r"line 3: data\.path: .*has no tree 'dat'; trees in it: \['data', 'mc/sim'\]"),
         ("branches: [E]", "branches: [E, zenith]", r"line 3: data\.path: tree 'data' of .* has no branch\(es\) \['zenith'\]"),
         ("cut: quality >= 1,", "cut: quality >=,", r"line 3: data\.cut: cut 'quality >=' is not an expression"),
         ("* (1 + quality)}", "* (1 + q)}", r"line 5: simulation\.path: tree 'mc/sim' of .* has no branch\(es\) \['q'\]"),
         ("tree: data,", "tree: data, columns: [E],", r"line 3: data\.columns: unknown key\(s\) 'columns'"),
-    ],
-)
-def test_bad_event_selections_name_file_line_and_key(tmp_path: Path, root_file: Path, old: str, new: str, message: str) -> None:
-    _link(tmp_path, root_file)
-    assert old in REWEIGHTED
-    with pytest.raises(AnalysisFileError, match=message):
-        Analysis.from_file(_analysis(tmp_path, REWEIGHTED.replace(old, new)))
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "message"),
-    [
+    ]] + [(TEMPLATES, *case) for case in [
         ("key: observed}", "key: data_counts}", r"line 3: observed\.key: .*has no histogram 'data_counts'; histograms in it: \['flowing', 'observed', 'response', 'templates/background', 'templates/signal', 'truth'\]"),
         ("key: observed}", "key: data}", r"line 3: observed\.key: .*has no histogram 'data'"),
         ("145, 150]", "145, 155]", r"line 3: observed: histogram 'observed' of '.*inputs\.root': axis 'mass' of the histogram has edges \[.*150\] \(10 bins\), the binning \[.*155\]"),
         ("{path: inputs.root, key: observed}", "{path: inputs.root}", r"line 3: observed: a \.root file needs the array named"),
         ("{path: inputs.root, key: observed}", "{path: fake.root, key: observed}", r"line 3: observed\.key: cannot read '.*fake\.root' as a ROOT file"),
         ("key: templates/signal}", "key: templates/signal, flow: drop}", r"line 5: components\.signal\.template\.flow: 'drop' is not one of 'error', 'ignore'"),
-    ],
+    ]],
 )
-def test_bad_histogram_entries_name_file_line_and_key(tmp_path: Path, root_file: Path, old: str, new: str, message: str) -> None:
+def test_bad_root_inputs_name_file_line_and_key(
+    tmp_path: Path, root_file: Path, base: str, old: str, new: str, message: str
+) -> None:
     _link(tmp_path, root_file)
     (tmp_path / "fake.root").write_bytes(b"not a ROOT file at all")
-    assert old in TEMPLATES
+    assert old in base
     with pytest.raises(AnalysisFileError, match=message):
-        Analysis.from_file(_analysis(tmp_path, TEMPLATES.replace(old, new)))
+        Analysis.from_file(_analysis(tmp_path, base.replace(old, new)))
