@@ -179,6 +179,15 @@ def test_root_flow_bins_are_the_outer_bins_of_an_open_axis(root_file: Path) -> N
     np.testing.assert_array_equal(as_counts(flowing, binning=open_axis), [1, 1, 2, 2])
 
 
+def test_a_th2_on_a_2d_binning_is_flattened_in_bayesfit_bin_order(root_file: Path) -> None:
+    response = read_histogram(root_file, "response")  # x: 6 bins on [0, 3], y: 3 bins on [0, 3]
+    binning = RectilinearBinning([VariableAxis("a", RECO_EDGES), VariableAxis("b", TRUTH_EDGES)])
+    np.testing.assert_array_equal(as_counts(response, binning=binning), RESPONSE.ravel())  # y fastest
+    assert Histogram(binning, RESPONSE.ravel(), RESPONSE.ravel(), np.zeros(18)).view().tolist() == RESPONSE.tolist()
+    with pytest.raises(BinningError, match=r"has 2 axes, the binning 1 \(\['a'\]\)"):
+        as_counts(response, binning=RectilinearBinning([VariableAxis("a", RECO_EDGES)]))
+
+
 def test_2d_histograms_are_response_matrices(root_file: Path) -> None:
     from_root = ResponseMatrix(read_histogram(root_file, "response"), weights=[1.0])
     np.testing.assert_array_equal(from_root.matrices[0], RESPONSE)

@@ -85,7 +85,9 @@ def read_array(
         wanted = f"give its {name_key!r}" if name_key else "it holds one histogram: no key or column"
         raise AnalysisFileError(f"{where(*path)}: a {suffix} file needs the array named: {wanted}")
     if "flow" in entry and suffix not in HISTOGRAM_SUFFIXES:
-        raise AnalysisFileError(f"{where(*path, 'flow')}: only histograms ({', '.join(HISTOGRAM_SUFFIXES)} files) have flow bins")
+        raise AnalysisFileError(
+            f"{where(*path, 'flow')}: only histograms ({', '.join(HISTOGRAM_SUFFIXES)} files) have flow bins"
+        )
     if not file.exists():
         raise AnalysisFileError(f"{where(*path, 'path')}: file {str(file)!r} does not exist")
     if suffix == ".npz":
@@ -93,7 +95,10 @@ def read_array(
     elif suffix == ".csv":
         array = _csv_column(file, entry["column"], where(*path, "column"))
     else:
-        histogram = _uhi_histogram(file, where(*path, "path")) if suffix == ".json" else _root_histogram(file, entry["key"], where(*path, "key"))
+        if suffix == ".json":
+            histogram = _uhi_histogram(file, where(*path, "path"))
+        else:
+            histogram = _root_histogram(file, entry["key"], where(*path, "key"))
         try:
             array = as_counts(histogram, binning=binning, flow=entry.get("flow", "error"), flatten=flatten)
         except BayesfitError as error:

@@ -160,7 +160,6 @@ class Histogram:
         return _from_hist(histogram, flow)
 
     def to_dict(self) -> dict[str, Any]:
-
         """Binning and contents as plain data."""
         return {
             "binning": self.binning.to_dict(),
@@ -361,7 +360,8 @@ def _root_as_hist(histogram: Any, binning: Binning | None, *, leading: bool) -> 
     rest = n_axes - len(axes)
     names = [axis.variable for axis in axes] + [None] * rest
     open_ends = [
-        (False, False) if isinstance(axis, CategoryAxis) else (bool(np.isneginf(axis.edges[0])), bool(np.isposinf(axis.edges[-1])))
+        (False, False) if isinstance(axis, CategoryAxis)
+        else (bool(np.isneginf(axis.edges[0])), bool(np.isposinf(axis.edges[-1])))
         for axis in axes
     ] + [(False, False)] * rest
     return to_hist(histogram, names, open_ends=open_ends)
