@@ -133,9 +133,9 @@ AXIS_SCHEMA = _one_key(
     }
 )
 
-#: What a file of events may add: the ``tree`` of a ROOT file, the ``branches`` (columns) to keep,
+#: What an event source may add: the ``tree`` of a ROOT file, the ``branches`` (columns) to keep,
 #: columns to ``define`` by expressions and a ``cut`` expression (:mod:`bayesfit.expressions`).
-_EVENT_FILE_SELECTION = {
+EVENT_SELECTION = {
     "tree": _name,
     "branches": {"type": "array", "items": _name, "minItems": 1},
     "define": {"type": "object", "additionalProperties": _name},
@@ -144,21 +144,18 @@ _EVENT_FILE_SELECTION = {
 
 
 def _events_schema(**extra: Any) -> dict[str, Any]:
-    """A file (``path``, ``rename``, a selection) or a built-in ``generator`` with ``options``; plus ``extra`` keys."""
+    """A file (``path``, ``rename``) or a built-in ``generator`` with ``options``; plus ``extra`` keys."""
     return {
         "oneOf": [
-            _closed(
-                {"path": _name, "rename": {"type": "object", "additionalProperties": _name}, **_EVENT_FILE_SELECTION, **extra},
-                ("path",),
-            ),
+            _closed({"path": _name, "rename": {"type": "object", "additionalProperties": _name}, **extra}, ("path",)),
             _closed({"generator": _name, "options": {"type": "object"}, **extra}, ("generator",)),
         ]
     }
 
 
-EVENTS_SCHEMA = _events_schema()
+EVENTS_SCHEMA = _events_schema(**EVENT_SELECTION)
 #: The simulation may also say whether reweighted events are compressed (where that is exact).
-SIMULATION_SCHEMA = _events_schema(compress={"type": "boolean"})
+SIMULATION_SCHEMA = _events_schema(compress={"type": "boolean"}, **EVENT_SELECTION)
 
 _spectra = {
     "power_law": _closed(
