@@ -19,7 +19,7 @@ from bayesfit.analysis import Analysis  # noqa: E402
 from bayesfit.analysis.report import validate_summary  # noqa: E402
 from bayesfit.analysis.run import RunOptions, run_analysis_file  # noqa: E402
 from bayesfit.binning import Histogram, RectilinearBinning, VariableAxis, as_counts  # noqa: E402
-from bayesfit.errors import AnalysisFileError, BinningError, EventsError  # noqa: E402
+from bayesfit.errors import AnalysisFileError, BinningError, EventsError, PredictorError  # noqa: E402
 from bayesfit.events import load_events  # noqa: E402
 from bayesfit.predictors import ResponseMatrix  # noqa: E402
 from bayesfit.root_io import read_histogram, read_tree  # noqa: E402
@@ -215,6 +215,11 @@ def test_2d_histograms_are_response_matrices(root_file: Path) -> None:
     as_hist.view()[...] = RESPONSE
     universes = ResponseMatrix([as_hist, as_hist * 0.5], weights=[1.0, 2.0])
     np.testing.assert_array_equal(universes.matrices, [RESPONSE, 0.5 * RESPONSE])
+    with pytest.raises(PredictorError, match=r"sums to 9\.0, an efficiency above 1.*divide a histogram of event counts"):
+        ResponseMatrix(as_hist * 10, weights=[1.0])  # counts, not probabilities
+    with pytest.raises(BinningError, match="non-empty flow bins"):
+        as_hist.fill([5.0], [0.5])  # an event reconstructed beyond the last reco edge
+        ResponseMatrix(as_hist, weights=[1.0])
 
 
 # ------------------------------------------------------------------ analysis files

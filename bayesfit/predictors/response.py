@@ -84,7 +84,8 @@ class ResponseMatrix:
             raise PredictorError(
                 f"ResponseMatrix: column of truth bin {truth_bin} in universe {universe} sums to "
                 f"{float(efficiency[universe, truth_bin])!r}, an efficiency above 1 "
-                f"({int(above.sum())} column(s) affected)"
+                f"({int(above.sum())} column(s) affected); a response holds probabilities: divide a "
+                "histogram of event counts by the events generated in each truth bin"
             )
         object.__setattr__(self, "matrices", matrices)
         n_variations, _, n_truth = matrices.shape
