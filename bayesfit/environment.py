@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["REPORTED_PACKAGES", "environment_info", "installed_version", "package_versions"]
 
 #: Distributions whose versions are reported (``None``: not installed).
-REPORTED_PACKAGES = ("numpy", "scipy", "pytensor", "pymc", "arviz", "nutpie", "numba", "pyhf", "dask")
+REPORTED_PACKAGES = ("numpy", "scipy", "pytensor", "pymc", "arviz", "nutpie", "numba", "pyhf", "dask", "uproot")
 
 
 def installed_version(distribution: str) -> str | None:

@@ -2,15 +2,17 @@
 
 An :class:`Events` table maps variable names to 1-D ``float64`` arrays of equal length
 ``n_events``. :func:`load_events` builds one from a dict of arrays, a numpy structured array, a
-pandas DataFrame, a CSV file (header line with the column names) or the JSON layout of the HESE
-seed (``{"mapping": {name: column}, "events": [[...], ...]}``), optionally renaming variables.
+pandas DataFrame, a CSV file (header line with the column names), the JSON layout of the HESE
+seed (``{"mapping": {name: column}, "events": [[...], ...]}``) or a TTree of a ROOT file
+(:func:`bayesfit.root_io.read_tree`, with uproot), optionally keeping some columns, deriving
+new ones and cutting with expressions (:mod:`bayesfit.expressions`) and renaming variables.
 Binnings accept anything :func:`load_events` accepts.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,19 +94,37 @@ class Events(Mapping[str, np.ndarray]):
         return f"Events(n_events={self.n_events}, variables={list(self.variables)})"
 
 
-def load_events(source: Any, *, rename: Mapping[str, str] | None = None) -> Events:
-    """Load events from a dict of arrays, structured array, DataFrame, CSV or seed-JSON file.
+def load_events(
+    source: Any,
+    *,
+    rename: Mapping[str, str] | None = None,
+    tree: str | None = None,
+    branches: Sequence[str] | None = None,
+    define: Mapping[str, str] | None = None,
+    cut: str | None = None,
+) -> Events:
+    """Load events from a dict of arrays, structured array, DataFrame, CSV, seed-JSON or ROOT file.
 
     Parameters
     ----------
     source
         A mapping of name -> array, a numpy structured array, a pandas DataFrame, an
         :class:`Events` table, or a path (``str``/``Path``) to a ``.csv``/``.txt`` file with a header
-        line or to a ``.json`` file in the seed layout ``{"mapping": {name: column}, "events":
-        [[...], ...]}``.
+        line, to a ``.json`` file in the seed layout ``{"mapping": {name: column}, "events":
+        [[...], ...]}`` or to a ``.root`` file (needs uproot: ``pip install 'bayesfit[root]'``).
     rename
-        Optional old name -> new name map applied after loading (e.g. ``{"zenith_rad": "zenith"}``);
+        Optional old name -> new name map applied last (e.g. ``{"zenith_rad": "zenith"}``);
         it may swap names, but two columns may not end up with the same name.
+    tree
+        The TTree of a ROOT file (may be left out when the file holds one tree); only for ROOT files.
+    branches
+        The columns (branches) to keep, default all; of a ROOT file only these and the columns the
+        expressions use are read.
+    define
+        New column -> expression of the columns (:class:`~bayesfit.expressions.Expression`), e.g.
+        ``{"weight": "w_gen * xsec"}``.
+    cut
+        Expression true for the events to keep, e.g. ``"(E > 100) & (abs(cos_zenith) < 0.9)"``.
 
     Returns
     -------
@@ -117,9 +137,23 @@ def load_events(source: Any, *, rename: Mapping[str, str] | None = None) -> Even
     EventsError
         If the source cannot be read (missing, binary or malformed file, ragged rows), a column is
         not numeric or repeats a name (a CSV header, a JSON mapping), or ``rename`` names an
-        unknown column or a name twice.
+        unknown column or a name twice; for a ROOT file without the tree or a branch (naming the
+        file, tree and branch, and the trees or branches it has), and for a bad expression.
     """
-    events = _load(source)
+    is_root = isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".root"
+    if is_root:
+        from bayesfit.root_io import read_tree
+
+        events = read_tree(source, tree, branches=branches, define=define, cut=cut)
+    else:
+        if tree is not None:
+            raise EventsError(f"tree={tree!r} names a TTree of a ROOT file, but the events come from {_describe(source)}")
+        events = _load(source)
+        if branches is not None or define or cut is not None:
+            from bayesfit.expressions import select_columns
+
+            selected = select_columns(events, keep=branches, define=define, cut=cut, source=_describe(source))
+            events = Events(selected)
     if not rename:
         return events
     unknown = sorted(set(rename) - set(events.variables))
@@ -161,6 +195,10 @@ def as_weights(weights: Any, n_events: int, *, allow_negative: bool) -> np.ndarr
     return array
 
 
+def _describe(source: Any) -> str:
+    return repr(str(source)) if isinstance(source, (str, Path)) else f"a {type(source).__name__}"
+
+
 def _load(source: Any) -> Events:
     if isinstance(source, Events):
         return source
@@ -174,7 +212,7 @@ def _load(source: Any) -> Events:
         return Events(source)
     raise EventsError(
         f"cannot read events from {type(source).__name__}: give a dict of arrays, a structured "
-        "array, a DataFrame, or a path to a CSV or JSON file"
+        "array, a DataFrame, or a path to a CSV, JSON or ROOT file"
     )
 
 
@@ -199,7 +237,7 @@ def _load_file(path: Path) -> Events:
         if repeated:
             raise EventsError(f"CSV file {str(path)!r} repeats column name(s) {repeated} in its header")
         return Events({str(name): table[name].to_numpy() for name in table.columns})
-    raise EventsError(f"unknown event file type {suffix!r} of {str(path)!r}: use .csv, .txt or .json")
+    raise EventsError(f"unknown event file type {suffix!r} of {str(path)!r}: use .csv, .txt, .json or .root")
 
 
 def read_seed_columns(path: str | Path) -> dict[str, np.ndarray]:

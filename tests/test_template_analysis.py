@@ -134,7 +134,7 @@ def test_components_sharing_a_scale_are_summed(tmp_path: Path) -> None:
         ("key: counts", "key: count", r"line 3: observed\.key: .*has no array 'count'; arrays: \['counts', 'pair'\]"),
         ("key: counts", "key: pair", r"line 3: observed: observed counts have shape \(3, 2\), the binning has 3 bins"),
         ("{path: arrays.npz, key: counts}", "{path: arrays.npz}", r"line 3: observed: a \.npz file needs the array named"),
-        ("{path: arrays.npz, key: counts}", "{path: arrays.root}", r"line 3: observed\.path: unknown array file type"),
+        ("{path: arrays.npz, key: counts}", "{path: arrays.h5}", r"line 3: observed\.path: unknown array file type"),
         ("[0, 1, 2]", "[0, 1]", r"line 6: components\.also\.template: the template has shape \(2,\), expected \(3,\)"),
         ("scale: norm}\n", "scale: norm, space: truth}\n",
          r"line 5: components\.flat\.space: a template in truth bins needs a response matrix"),

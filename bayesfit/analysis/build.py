@@ -51,6 +51,7 @@ from bayesfit.binning import (
 )
 from bayesfit.errors import AnalysisFileError, BayesfitError, InferenceError, PredictorError
 from bayesfit.events import Events, load_events
+from bayesfit.expressions import Expression
 from bayesfit.priors import as_prior
 from bayesfit.predictors import (
     BrokenPowerLaw,
@@ -443,6 +444,12 @@ class ReweightedMCAnalysis(Analysis):
         }
 
     def _events(self, source: EventSource, role: str) -> Events:
+        for name, text in source.define.items():  # an expression's own problems, at its key
+            with located(self.spec, role, "define", name):
+                Expression(text, f"define[{name!r}]")
+        if source.cut is not None:
+            with located(self.spec, role, "cut"):
+                Expression(source.cut, "cut")
         if source.generator is not None:
             generators = {name: roles[role] for name, roles in EVENT_GENERATORS.items() if role in roles}
             if source.generator not in generators:
@@ -455,9 +462,9 @@ class ReweightedMCAnalysis(Analysis):
                     columns = generators[source.generator](**source.options)
                 except TypeError as error:  # an unknown option
                     raise AnalysisFileError(f"{self.spec.where(role, 'options')}: {error}") from None
-                return load_events(columns)
+                return load_events(columns, **source.selection)
         with located(self.spec, role, "path"):
-            return load_events(source.path, rename=source.rename or None)
+            return load_events(source.path, rename=source.rename or None, **source.selection)
 
     def _weighted_components(self) -> dict[str, Component]:
         components = {}

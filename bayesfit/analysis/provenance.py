@@ -29,13 +29,19 @@ def file_sha256(path: str | Path) -> str:
 
 
 def input_files(spec: AnalysisSpec) -> list[Path]:
-    """The files an analysis reads: the analysis file itself, binning, events, workspace, patches."""
+    """The files an analysis reads: the analysis file itself, binning, events, array files (observed
+    counts, templates, response, flux throws: ``.npz``, CSV, UHI JSON, ROOT), workspace, patches."""
     files = []
     if spec.document is not None and Path(spec.document.origin).is_file():
         files.append(Path(spec.document.origin))
     if spec.binning and "path" in spec.binning:
         files.append(Path(spec.binning["path"]))
     files += [source.path for source in (spec.data, spec.simulation) if source is not None and source.path is not None]
+    arrays = [spec.observed, *(entry.get("template") for entry in spec.components.values())]
+    arrays += [(spec.response or {}).get(key) for key in ("path", "matrices", "weights")]
+    arrays.append((spec.flux or {}).get("throws"))
+    files += [Path(entry["path"]) if isinstance(entry, dict) else Path(entry) for entry in arrays
+              if isinstance(entry, (dict, Path))]
     if spec.workspace is not None:
         files.append(Path(spec.workspace["path"]))
         from bayesfit.histfactory.workspace import patch_file

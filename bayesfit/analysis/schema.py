@@ -133,6 +133,16 @@ AXIS_SCHEMA = _one_key(
     }
 )
 
+#: What an event source may add: the ``tree`` of a ROOT file, the ``branches`` (columns) to keep,
+#: columns to ``define`` by expressions and a ``cut`` expression (:mod:`bayesfit.expressions`).
+EVENT_SELECTION = {
+    "tree": _name,
+    "branches": {"type": "array", "items": _name, "minItems": 1},
+    "define": {"type": "object", "additionalProperties": _name},
+    "cut": _name,
+}
+
+
 def _events_schema(**extra: Any) -> dict[str, Any]:
     """A file (``path``, ``rename``) or a built-in ``generator`` with ``options``; plus ``extra`` keys."""
     return {
@@ -143,9 +153,9 @@ def _events_schema(**extra: Any) -> dict[str, Any]:
     }
 
 
-EVENTS_SCHEMA = _events_schema()
+EVENTS_SCHEMA = _events_schema(**EVENT_SELECTION)
 #: The simulation may also say whether reweighted events are compressed (where that is exact).
-SIMULATION_SCHEMA = _events_schema(compress={"type": "boolean"})
+SIMULATION_SCHEMA = _events_schema(compress={"type": "boolean"}, **EVENT_SELECTION)
 
 _spectra = {
     "power_law": _closed(
@@ -179,11 +189,15 @@ _spectra = {
 TEMPLATE_SPACES = ("truth", "reco")
 
 #: An array: inline numbers (nested lists for 2-D), a named array of an ``.npz`` file, a column
-#: of a CSV file, or a histogram saved as UHI JSON (see :mod:`bayesfit.analysis.arrays`).
+#: of a CSV file, or a histogram saved as UHI JSON or in a ROOT file (``key``), whose non-empty
+#: ``flow`` bins are an error or ignored (see :mod:`bayesfit.analysis.arrays`).
 ARRAY_SCHEMA = {
     "oneOf": [
         {"type": "array", "minItems": 1},
-        _closed({"path": _name, "key": _name, "column": _name}, ("path",)),
+        _closed(
+            {"path": _name, "key": _name, "column": _name, "flow": {"type": "string", "enum": ["error", "ignore"]}},
+            ("path",),
+        ),
     ]
 }
 

@@ -41,15 +41,26 @@ __all__ = [
 class EventSource:
     """Where events come from: a file (``path``) or a built-in generator with options.
 
+    Either may give a :attr:`selection`: the ``tree`` of a ROOT file, the ``branches`` (columns)
+    to keep, columns to ``define`` by expressions and a ``cut`` (:func:`bayesfit.events.load_events`).
     ``compress`` (simulation only): sum reweighted simulation as compressed per-bin moments where
     that is exact (see :mod:`bayesfit.analysis.build`); ``False`` sums every event.
     """
 
     path: Path | None = None
     rename: Mapping[str, str] = field(default_factory=dict)
+    tree: str | None = None
+    branches: tuple[str, ...] | None = None
+    define: Mapping[str, str] = field(default_factory=dict)
+    cut: str | None = None
     generator: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     compress: bool = True
+
+    @property
+    def selection(self) -> dict[str, Any]:
+        """The keyword arguments ``tree``, ``branches``, ``define``, ``cut`` of :func:`~bayesfit.events.load_events`."""
+        return {"tree": self.tree, "branches": self.branches, "define": dict(self.define) or None, "cut": self.cut}
 
 
 @dataclass(frozen=True)
@@ -285,12 +296,21 @@ def _check_prior(document: LocatedDocument, name: str, prior: Any) -> None:
 
 def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: set) -> EventSource:
     compress = bool(entry.get("compress", True))
+    selection = {
+        "tree": entry.get("tree"),
+        "branches": tuple(entry["branches"]) if "branches" in entry else None,
+        "define": dict(entry.get("define", {})),
+        "cut": entry.get("cut"),
+    }
     if "generator" in entry:
-        return EventSource(generator=entry["generator"], options=dict(entry.get("options", {})), compress=compress)
+        return EventSource(
+            generator=entry["generator"], options=dict(entry.get("options", {})), compress=compress, **selection
+        )
     return EventSource(
         path=_resolve_path(entry["path"], folder, (key, "path") in overridden or (key,) in overridden),
         rename=dict(entry.get("rename", {})),
         compress=compress,
+        **selection,
     )
 
 

@@ -114,7 +114,7 @@ class TemplateAnalysis(Analysis):
 
     # ------------------------------------------------------------------ inputs
     def _counts(self) -> np.ndarray:
-        counts = read_array(self.spec.observed, self.spec.where, "observed")
+        counts = read_array(self.spec.observed, self.spec.where, "observed", binning=self.binning)
         if counts.shape != (self.binning.size,):
             raise AnalysisFileError(
                 f"{self.spec.where('observed')}: observed counts have shape {counts.shape}, the binning has "
@@ -136,7 +136,9 @@ class TemplateAnalysis(Analysis):
                     )
                 response = ResponseMatrix.from_remu_npz(settings["path"])
             else:
-                matrices = read_array(settings["matrices"], self.spec.where, "response", "matrices")
+                matrices = read_array(
+                    settings["matrices"], self.spec.where, "response", "matrices", binning=self.binning, flatten=False
+                )
                 weights = (
                     read_array(settings["weights"], self.spec.where, "response", "weights")
                     if "weights" in settings else np.ones(matrices.shape[0] if matrices.ndim == 3 else 1)
@@ -150,7 +152,7 @@ class TemplateAnalysis(Analysis):
         return response
 
     def _flux_throws(self) -> np.ndarray:
-        throws = read_array(self.spec.flux["throws"], self.spec.where, "flux", "throws")
+        throws = read_array(self.spec.flux["throws"], self.spec.where, "flux", "throws", flatten=False)
         if throws.ndim != 2:
             raise AnalysisFileError(
                 f"{self.spec.where('flux', 'throws')}: flux throws must have shape (K, n_flux), got {throws.shape}"
@@ -176,12 +178,15 @@ class TemplateAnalysis(Analysis):
                 f"{where('components', name)}: a template analysis (observed:) takes template components "
                 "({template: ARRAY, scale: PARAMETER}), not event weights"
             )
-        values = read_array(settings["template"], where, "components", name, "template")
         space = settings.get("space", "truth" if self.response is not None else "reco")
+        per_flux = bool(settings.get("per_flux", False))
+        values = read_array(
+            settings["template"], where, "components", name, "template",
+            binning=self.binning if space == "reco" else None, flatten=not per_flux,
+        )
         if space == "truth" and self.response is None:
             raise AnalysisFileError(f"{where('components', name, 'space')}: a template in truth bins needs a response matrix (response:); give space: reco for one in the observed bins")
         n_bins = self.response.n_truth if space == "truth" else self.binning.size
-        per_flux = bool(settings.get("per_flux", False))
         if per_flux and self.flux_throws is None:
             raise AnalysisFileError(f"{where('components', name, 'per_flux')}: a per-flux template needs flux throws (flux:)")
         n_flux = None if self.flux_throws is None else self.flux_throws.shape[1]

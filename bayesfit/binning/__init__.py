@@ -8,7 +8,7 @@
   :class:`HierarchicalBinning` (sub-binnings), :class:`ProductBinning` (product of binnings);
 - :class:`Histogram`: ``sumw``, ``sumw2``, ``entries``, ``n_outside``, projections, plots, and
   ``to_hist``/``from_hist`` to and from :class:`hist.Hist`;
-- :func:`as_counts`: arrays, bayesfit or hist histograms as flat per-bin arrays.
+- :func:`as_counts`: arrays, bayesfit, hist or ROOT (uproot) histograms as per-bin arrays.
 
 This layer uses numpy (and boost-histogram/hist only for conversions); it never imports PyTensor or
 PyMC.

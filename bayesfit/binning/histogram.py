@@ -16,6 +16,7 @@ from bayesfit.binning.hierarchical import HierarchicalBinning
 from bayesfit.binning.product import ProductBinning
 from bayesfit.binning.rectilinear import RectilinearBinning
 from bayesfit.errors import BinningError
+from bayesfit.root_io import is_root_histogram, to_hist
 
 __all__ = ["Histogram", "as_counts", "finite_edges"]
 
@@ -136,7 +137,9 @@ class Histogram:
         ----------
         histogram
             With ``Weight`` storage (values -> ``sumw``, variances -> ``sumw2``) or a count storage
-            (``Int64``, ``Double``, ``AtomicInt64``, ``Unlimited``: ``sumw2 = sumw``).
+            (``Int64``, ``Double``, ``AtomicInt64``, ``Unlimited``: ``sumw2 = sumw``); or a
+            TH1/TH2/TH3 read by uproot (:func:`bayesfit.root_io.to_hist`: its axes are named
+            ``xaxis``, ``yaxis``, ``zaxis``, its flow bins are ROOT's under- and overflow).
         flow
             What to do with under- and overflow bins, which bayesfit histograms do not have
             (events outside count only in ``n_outside``): ``"error"`` (default) if any holds a
@@ -152,15 +155,9 @@ class Histogram:
             For non-empty flow bins with ``flow="error"``, mean storages, an axis without a name
             or without a bayesfit equivalent.
         """
-        binning, values, variances, flow_mask = _hist_contents(histogram)
-        if flow not in ("error", "ignore", "outside"):
-            raise BinningError(f"flow must be 'error', 'ignore' or 'outside', got {flow!r}")
-        if flow == "error":
-            _refuse_flow(histogram, binning, values, variances, flow_mask)
-        inner = ~flow_mask
-        sumw, sumw2 = values[inner], variances[inner]
-        n_outside = int(_effective_entries(values[flow_mask], variances[flow_mask]).sum()) if flow == "outside" else 0
-        return Histogram(binning, sumw, sumw2, _effective_entries(sumw, sumw2), n_outside=n_outside)
+        if is_root_histogram(histogram):
+            histogram = to_hist(histogram)
+        return _from_hist(histogram, flow)
 
     def to_dict(self) -> dict[str, Any]:
         """Binning and contents as plain data."""
@@ -287,25 +284,38 @@ def _category_ticks(axis: Any, binning_axis: Any) -> None:
 
 
 def as_counts(
-    counts: Any, *, binning: Binning | None = None, flow: Literal["error", "ignore"] = "error"
+    counts: Any,
+    *,
+    binning: Binning | None = None,
+    flow: Literal["error", "ignore"] = "error",
+    flatten: bool = True,
 ) -> np.ndarray:
     """Per-bin values as a float array in bayesfit's flat bin order (last axis fastest).
 
-    The one place where histogram objects become arrays: observed counts and templates go
-    through it, so they may come as arrays, bayesfit histograms or hist histograms alike.
+    The one place where histogram objects become arrays: observed counts, templates and response
+    matrices go through it, so they may come as arrays, bayesfit histograms, hist histograms or
+    ROOT histograms read by uproot alike.
 
     Parameters
     ----------
     counts
         A :class:`Histogram` (its ``sumw``, ``(n,)``), a :class:`hist.Hist` or
-        ``boost_histogram.Histogram`` (its values flattened, ``(n,)``), a list or tuple of these
-        (stacked, ``(T, n)``; nested lists give ``(K, T, n)``), or anything array-like (returned as a float array).
+        ``boost_histogram.Histogram`` (its values flattened, ``(n,)``), a TH1/TH2/TH3 read by
+        uproot (likewise), a list or tuple of these (stacked, ``(T, n)``; nested lists give
+        ``(K, T, n)``), or anything array-like (returned as a float array).
     binning
         If given, histograms must have its axes (same variables in the same order, edges equal
         to rounding, same categories) and arrays ``binning.size`` values along their last axis.
+        A ROOT histogram's axes (which carry no variable names) are taken as the binning's in
+        order; where a binning axis has an infinite outer edge, ROOT's under- or overflow bin is
+        its outer bin (e.g. ROOT edges ``[0, 1, 2]`` with flow fill the edges ``[-inf, 0, 1, 2, inf]``).
     flow
-        hist's under- and overflow bins: ``"error"`` (default) if any is non-empty, ``"ignore"``
-        to drop them.
+        Under- and overflow bins (that are not bins of ``binning``): ``"error"`` (default) if any
+        is non-empty, ``"ignore"`` to drop them.
+    flatten
+        ``False`` keeps a histogram's axes: values of shape ``(n_0, n_1, ...)`` (e.g. a 2-D
+        histogram of a response matrix, ``(n_reco, n_truth)``); ``binning`` then describes the
+        leading axes (e.g. the reco axis).
 
     Raises
     ------
@@ -313,19 +323,48 @@ def as_counts(
         Naming the first axis that differs from ``binning``, or for non-empty flow bins.
     """
     if isinstance(counts, (list, tuple)) and _holds_histogram(counts):
-        return np.stack([as_counts(item, binning=binning, flow=flow) for item in counts])
+        return np.stack([as_counts(item, binning=binning, flow=flow, flatten=flatten) for item in counts])
+    if is_root_histogram(counts):
+        counts = _root_as_hist(counts, binning, leading=not flatten)
     if _is_boost_histogram(counts):
         if flow not in ("error", "ignore"):
             raise BinningError(f"flow must be 'error' or 'ignore', got {flow!r}")
-        counts = Histogram.from_hist(counts, flow=flow)
+        counts = _from_hist(counts, flow, values_only=True)
     if isinstance(counts, Histogram):
+        if flatten:
+            if binning is not None:
+                _check_same_binning(counts.binning, binning)
+            return counts.sumw.copy()
+        axes = _rectilinear(counts.binning, "as_counts(flatten=False)").axes
         if binning is not None:
-            _check_same_binning(counts.binning, binning)
-        return counts.sumw.copy()
+            _check_same_binning(RectilinearBinning(axes[: len(_all_axes(binning))]), binning)
+        return counts.sumw.reshape(counts.binning.shape)
     array = np.asarray(counts, dtype=float)
     if binning is not None and array.shape[-1:] != (binning.size,):
         raise BinningError(f"counts of shape {array.shape} do not end in the binning's {binning.size} bins")
     return array
+
+
+def _root_as_hist(histogram: Any, binning: Binning | None, *, leading: bool) -> Any:
+    """A ROOT histogram as a hist one with the axes of ``binning`` (names, open outer bins): all
+    its axes, or with ``leading`` its first ones (the others keep ROOT's names)."""
+    if binning is None:
+        return to_hist(histogram)
+    axes = _all_axes(binning)
+    n_axes = len(histogram.axes)
+    if len(axes) > n_axes or (len(axes) < n_axes and not leading):
+        raise BinningError(
+            f"the ROOT histogram {histogram.name!r} has {n_axes} axes, the binning {len(axes)} "
+            f"({list(binning.variables)})"
+        )
+    rest = n_axes - len(axes)
+    names = [axis.variable for axis in axes] + [None] * rest
+    open_ends = [
+        (False, False) if isinstance(axis, CategoryAxis)
+        else (bool(np.isneginf(axis.edges[0])), bool(np.isposinf(axis.edges[-1])))
+        for axis in axes
+    ] + [(False, False)] * rest
+    return to_hist(histogram, names, open_ends=open_ends)
 
 
 def _is_boost_histogram(value: Any) -> bool:
@@ -338,10 +377,26 @@ def _holds_histogram(value: Any) -> bool:
     """Whether ``value`` is a histogram or a (nested) list or tuple with one."""
     if isinstance(value, (list, tuple)):
         return any(_holds_histogram(item) for item in value)
-    return isinstance(value, Histogram) or _is_boost_histogram(value)
+    return isinstance(value, Histogram) or _is_boost_histogram(value) or is_root_histogram(value)
 
 
-def _hist_contents(histogram: Any) -> tuple[RectilinearBinning, np.ndarray, np.ndarray, np.ndarray]:
+def _from_hist(histogram: Any, flow: str, *, values_only: bool = False) -> Histogram:
+    """:meth:`Histogram.from_hist`; with ``values_only`` (for :func:`as_counts`) a histogram whose
+    storage does not know its variances (e.g. ``Double`` set by hand) is taken as ``sumw2 = sumw``."""
+    binning, values, variances, flow_mask = _hist_contents(histogram, values_only=values_only)
+    if flow not in ("error", "ignore", "outside"):
+        raise BinningError(f"flow must be 'error', 'ignore' or 'outside', got {flow!r}")
+    if flow == "error":
+        _refuse_flow(histogram, binning, values, variances, flow_mask)
+    inner = ~flow_mask
+    sumw, sumw2 = values[inner], variances[inner]
+    n_outside = int(_effective_entries(values[flow_mask], variances[flow_mask]).sum()) if flow == "outside" else 0
+    return Histogram(binning, sumw, sumw2, _effective_entries(sumw, sumw2), n_outside=n_outside)
+
+
+def _hist_contents(
+    histogram: Any, *, values_only: bool = False
+) -> tuple[RectilinearBinning, np.ndarray, np.ndarray, np.ndarray]:
     """Binning, flat ``(n_cells,)`` values and variances with flow, and the mask of flow cells."""
     import boost_histogram as bh
 
@@ -356,6 +411,8 @@ def _hist_contents(histogram: Any) -> tuple[RectilinearBinning, np.ndarray, np.n
     binning = RectilinearBinning([axis_from_hist(axis) for axis in histogram.axes])
     values = np.asarray(histogram.values(flow=True), dtype=np.float64)
     variances = histogram.variances(flow=True)
+    if variances is None and values_only:
+        variances = values
     if variances is None:
         raise BinningError(
             "the hist histogram has lost its variances (weighted fill of a Double storage); "
@@ -429,6 +486,6 @@ def _check_same_binning(found: Binning, expected: Binning) -> None:
 def _short(axis: Any) -> str:
     if isinstance(axis, CategoryAxis):
         return f"categories {list(axis.categories)}"
-    edges = axis.edges
-    shown = ", ".join(f"{edge:.6g}" for edge in edges[:4])
-    return f"[{shown}{', ...' if len(edges) > 4 else ''}] ({len(edges) - 1} bins)"
+    edges = [f"{edge:.6g}" for edge in axis.edges]
+    shown = ", ".join(edges if len(edges) <= 8 else [*edges[:3], "...", *edges[-3:]])
+    return f"[{shown}] ({len(edges) - 1} bins)"

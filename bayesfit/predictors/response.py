@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bayesfit.binning.histogram import as_counts
 from bayesfit.errors import EventsError, PredictorError
 
 if TYPE_CHECKING:
@@ -42,7 +43,10 @@ class ResponseMatrix:
     Attributes
     ----------
     matrices:
-        ``(K, n_reco, n_truth)`` reconstruction probabilities (see the module docstring).
+        ``(K, n_reco, n_truth)`` reconstruction probabilities (see the module docstring). The
+        constructor also takes ``(n_reco, n_truth)`` for one universe, and 2-D histograms (reco
+        axis first, truth axis second; hist, boost-histogram or ROOT TH2 read by uproot, empty
+        flow bins), one or a list of ``K`` (:func:`~bayesfit.binning.as_counts`).
     weights:
         ``(K,)`` weights of the universes.
     truth_entries:
@@ -65,7 +69,7 @@ class ResponseMatrix:
     noise_bins: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        matrices = np.asarray(self.matrices, dtype=float)
+        matrices = as_counts(self.matrices, flatten=False)
         if matrices.ndim == 2:
             matrices = matrices[np.newaxis]
         if matrices.ndim != 3:
@@ -80,7 +84,8 @@ class ResponseMatrix:
             raise PredictorError(
                 f"ResponseMatrix: column of truth bin {truth_bin} in universe {universe} sums to "
                 f"{float(efficiency[universe, truth_bin])!r}, an efficiency above 1 "
-                f"({int(above.sum())} column(s) affected)"
+                f"({int(above.sum())} column(s) affected); a response holds probabilities: divide a "
+                "histogram of event counts by the events generated in each truth bin"
             )
         object.__setattr__(self, "matrices", matrices)
         n_variations, _, n_truth = matrices.shape
