@@ -163,7 +163,8 @@ class Analysis(ABC):
 
     ``Analysis(spec)`` returns a :class:`ReweightedMCAnalysis`, or for a file with ``observed``
     counts a :class:`~bayesfit.analysis.templates.TemplateAnalysis`, or for a file with a
-    ``workspace`` a :class:`~bayesfit.analysis.workspace.WorkspaceAnalysis`.
+    ``workspace`` a :class:`~bayesfit.analysis.workspace.WorkspaceAnalysis`, or for a file with
+    ``channels`` a :class:`~bayesfit.analysis.channels.ChannelsAnalysis` of those.
 
     Attributes
     ----------
@@ -175,18 +176,25 @@ class Analysis(ABC):
         Expected counts per bin from the components (fixed parameters removed).
     constraints:
         Auxiliary measurements of the model (e.g. a flux nuisance from throws; none if empty).
+    used_parameters:
+        The names of the file's parameters the model uses (fixed ones included).
     """
 
     spec: AnalysisSpec
     binning: Binning
     predictor: Predictor
     constraints: Sequence[Any]
+    used_parameters: frozenset[str]
 
     def __new__(cls, spec: AnalysisSpec | None = None) -> Analysis:
         if cls is Analysis:  # the kind of analysis the file describes
             if spec is None:
                 raise TypeError("Analysis(spec) needs the analysis spec")
-            if spec.workspace is not None:
+            if spec.channels is not None:
+                from bayesfit.analysis.channels import ChannelsAnalysis
+
+                cls = ChannelsAnalysis
+            elif spec.workspace is not None:
                 from bayesfit.analysis.workspace import WorkspaceAnalysis
 
                 cls = WorkspaceAnalysis
@@ -245,11 +253,16 @@ class Analysis(ABC):
         """``predictor`` after checking its parameters against ``parameters:``, fixed ones removed.
 
         ``folded`` are fixed parameters the predictor no longer has (their values are folded into
-        its weights); they count as used.
+        its weights); they count as used. A channel of a file with ``channels:`` need not use every
+        parameter (the combination checks that each is used by some channel).
         """
         declared = set(self.spec.parameters)
         thrown = {getattr(c, "parameter", None) for c in self.constraints}
         used = (set(predictor.parameter_names) | set(folded)) - thrown
+        self.used_parameters = frozenset(used)
+        if self.spec.is_channel:
+            fixed = {name: value for name, value in self._fixed_values().items() if name in predictor.parameter_names}
+            declared &= used
         for name in sorted(declared - used):
             raise AnalysisFileError(
                 f"{self.spec.where('parameters', name)}: parameter {name!r} is not used by any component; "
@@ -260,6 +273,8 @@ class Analysis(ABC):
                 f"{self.spec.where('parameters')}: parameter {name!r} (used by the components) has no entry "
                 "under parameters: give it a prior and a start value"
             )
+        if self.spec.is_channel:
+            return FixedParameters(predictor, fixed) if fixed else predictor
         fixed = self._fixed_values()
         if len(fixed) == len(used):
             raise AnalysisFileError(f"{self.spec.where('parameters')}: every parameter is fixed: nothing to fit")
@@ -279,17 +294,21 @@ class Analysis(ABC):
         from bayesfit.model import BinnedModel
 
         free = [p for p in self.spec.parameters.values() if not p.fixed]
+        poi = self.spec.poi
+        if self.spec.is_channel:  # a channel's own parameters; the POI only if it has it
+            free = [p for p in free if p.name in self.predictor.parameter_names]
+            poi = poi if poi in self.predictor.parameter_names else None
         with located(self.spec, "parameters"):
             return BinnedModel(
                 self.predictor,
                 self.observed,
                 priors={p.name: p.prior for p in free},
                 likelihood=self.spec.likelihood,
-                systematics=None if self.spec.systematics == "none" else self.spec.systematics,
+                systematics=None if self.spec.systematics == "none" or self.spec.is_channel else self.spec.systematics,
                 constraints=self.constraints,
                 starts={p.name: p.start for p in free if p.start is not None},
                 bounds={p.name: _as_bounds(p.bounds) for p in free},
-                poi=self.spec.poi,
+                poi=poi,
             )
 
     def model_given(self, hypothesis: Mapping[str, float]) -> Any:

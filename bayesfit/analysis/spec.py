@@ -11,6 +11,7 @@ command line are relative to the working directory.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from bayesfit.yaml_loader import SafeLoader
 
 __all__ = [
     "AnalysisSpec",
+    "CHANNEL_KEYS",
     "EventSource",
     "InferenceSettings",
     "ParameterSpec",
@@ -120,11 +122,26 @@ class AnalysisSpec:
     response: Mapping[str, Any] | None = None
     flux: Mapping[str, Any] | None = None
     workspace: Mapping[str, Any] | None = None
+    channels: Mapping[str, AnalysisSpec] | None = None
+    combine: str | None = None
+    channel_path: tuple[str, ...] = ()
     document: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
     def where(self, *path: Hashable) -> str:
-        """``"file line N: key.path"`` for messages about this analysis."""
+        """``"file line N: key.path"`` for messages about this analysis (a channel's own keys are
+        located under ``channels.NAME``)."""
+        if self.channel_path and path and path[0] in CHANNEL_KEYS:
+            path = (*self.channel_path, *path)
         return self.document.where(path) if self.document else format_key_path(path)
+
+    @property
+    def is_channel(self) -> bool:
+        """Whether this is one channel of a file with ``channels:`` (its parameters are shared)."""
+        return bool(self.channel_path)
+
+
+#: The keys of one channel of a file with ``channels:``; the others are shared by the channels.
+CHANNEL_KEYS = ("binning", "data", "simulation", "components", "observed", "response", "flux", "workspace")
 
 
 def read_analysis(path: str | Path, overrides: Iterable[str] = ()) -> AnalysisSpec:
@@ -213,6 +230,8 @@ _EVENT_SOURCE_KEYS = {"path": ("generator", "options"), "generator": ("path", "r
 
 def _switch_event_source(data: dict[str, Any], key_path: tuple[str, ...]) -> None:
     """``--set data.path=x`` on a file whose data come from a generator switches to the file."""
+    if len(key_path) == 4 and key_path[0] == "channels":  # channels.NAME.data.path=x
+        data, key_path = data["channels"][key_path[1]], key_path[2:]
     if len(key_path) == 2 and key_path[0] in ("data", "simulation") and key_path[1] in _EVENT_SOURCE_KEYS:
         for other in _EVENT_SOURCE_KEYS[key_path[1]]:
             data[key_path[0]].pop(other, None)
@@ -220,6 +239,33 @@ def _switch_event_source(data: dict[str, Any], key_path: tuple[str, ...]) -> Non
 
 def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]) -> AnalysisSpec:
     data = document.data
+    if "channels" in data:
+        return _resolve_channels(document, folder, overridden)
+    return _resolve_source(data, document, folder, overridden)
+
+
+def _resolve_channels(document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]) -> AnalysisSpec:
+    """A file with ``channels:``: each channel resolved as a single-channel file made of its own
+    keys and the shared ones (parameters, likelihood, poi, inference, ...), located under
+    ``channels.NAME``; ``--set channels.NAME.KEY=...`` counts as setting that channel's ``KEY``."""
+    data = document.data
+    shared = {key: value for key, value in data.items() if key != "channels"}
+    channels = {}
+    for name, block in data["channels"].items():
+        prefix = ("channels", name)
+        own = {key[2:] for key in overridden if key[:2] == prefix and len(key) > 2}
+        outside = {key for key in overridden if key[0] != "channels"}
+        channel = _resolve_source({**shared, **block, "name": name}, document, folder, own | outside)
+        channels[name] = dataclasses.replace(channel, channel_path=prefix)
+    combined = _resolve_source({**shared, "components": {}}, document, folder, overridden)
+    return dataclasses.replace(
+        combined, channels=channels, combine=data.get("systematics", {}).get("combine"), components={}
+    )
+
+
+def _resolve_source(
+    data: Mapping[str, Any], document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]
+) -> AnalysisSpec:
     settings = dict(data.get("inference", {}))
     binning = dict(data.get("binning", {}))
     if "path" in binning:
