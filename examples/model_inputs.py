@@ -22,6 +22,12 @@
   (log-uniform in [1, 1000] TeV, in GeV) with per-event weights ``signal_weight`` (an E^-2
   spectrum, 40 events) and ``background_weight`` (E^-2.7, 300 events); ``data.csv``: pseudo-data
   events drawn from them at ``mu = 1`` (Poisson count, events drawn by weight).
+- ``models/inputs/hese/``: the HESE-like toy of ``models/hese_*.yaml``
+  (:func:`bayesfit.datasets.generate_hese_toy` with its defaults, 100,000 generated neutrinos, seed
+  20131122): ``simulation.npz`` holds the columns the models read (``atmoWeight``, ``astroWeight``,
+  ``primaryEnergy``, ``energy``, ``zenith``, ``topology``; float64, as generated: the simulation
+  rounded to 4 significant digits like the seed notebook's file), ``data.npz`` the toy data
+  (``energy``, ``zenith``, ``topology``, full precision).
 
     python examples/model_inputs.py          # writes the folders under models/inputs/
 """
@@ -37,6 +43,7 @@ import numpy as np
 import uhi.io.json
 from scipy.special import ndtr
 
+from bayesfit.datasets import generate_hese_toy
 from bayesfit.predictors import ResponseMatrix
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -149,10 +156,24 @@ def write_combined_inputs(folder: Path, seed: int = SEED) -> list[Path]:
     return [folder / "counting.json", folder / "simulation.csv", folder / "data.csv"]
 
 
+#: The simulation columns the HESE models read (``primaryZenith`` is not used).
+HESE_SIMULATION_COLUMNS = ("atmoWeight", "astroWeight", "primaryEnergy", "energy", "zenith", "topology")
+
+
+def write_hese_inputs(folder: Path) -> list[Path]:
+    """Write the HESE-like toy's ``simulation.npz`` and ``data.npz`` (float64 columns)."""
+    toy = generate_hese_toy()
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / "simulation.npz", **{name: toy.simulation[name] for name in HESE_SIMULATION_COLUMNS})
+    np.savez_compressed(folder / "data.npz", **toy.data)
+    return [folder / "simulation.npz", folder / "data.npz"]
+
+
 def main() -> None:
     files = write_unfolding_inputs(MODELS / "inputs" / "unfolding")
     files += write_template_fit_inputs(MODELS / "inputs" / "template_fit")
     files += write_combined_inputs(MODELS / "inputs" / "combined")
+    files += write_hese_inputs(MODELS / "inputs" / "hese")
     for path in files:
         print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
 
