@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -67,7 +67,6 @@ from bayesfit.predictors.reweight import event_column
 
 __all__ = [
     "Analysis",
-    "EVENT_GENERATORS",
     "HypothesisTest",
     "ReweightedMCAnalysis",
     "build_binning",
@@ -76,21 +75,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def _hese_events(part: str) -> Callable[..., Mapping[str, np.ndarray]]:
-    def generate(**options: Any) -> Mapping[str, np.ndarray]:
-        from bayesfit.datasets import generate_hese_toy
-
-        return getattr(generate_hese_toy(**options), part)
-
-    return generate
-
-
-#: Built-in event generators by name, per role (``data`` or ``simulation``).
-EVENT_GENERATORS: dict[str, dict[str, Callable[..., Mapping[str, np.ndarray]]]] = {
-    "hese": {"data": _hese_events("data"), "simulation": _hese_events("simulation")},
-}
 
 
 @contextmanager
@@ -462,19 +446,6 @@ class ReweightedMCAnalysis(Analysis):
         }
 
     def _events(self, source: EventSource, role: str) -> Events:
-        if source.generator is not None:
-            generators = {name: roles[role] for name, roles in EVENT_GENERATORS.items() if role in roles}
-            if source.generator not in generators:
-                raise AnalysisFileError(
-                    f"{self.spec.where(role, 'generator')}: unknown generator {source.generator!r}; "
-                    f"available: {sorted(generators)}"
-                )
-            with located(self.spec, role, "options"):
-                try:
-                    columns = generators[source.generator](**source.options)
-                except TypeError as error:  # an unknown option
-                    raise AnalysisFileError(f"{self.spec.where(role, 'options')}: {error}") from None
-                return load_events(columns)
         with located(self.spec, role, "path"):
             return load_events(source.path, rename=source.rename or None)
 

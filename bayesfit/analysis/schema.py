@@ -12,6 +12,11 @@ Its model comes from one of three sources:
 - a pyhf workspace: ``workspace`` (its ``path``, ``patches``, ``measurement``) replaces the data,
   simulation and components, and ``parameters`` (optional) sets priors and fixed values of the
   workspace's parameters.
+
+A file with ``channels`` (a mapping of channel names to blocks of those source keys, one source
+each) combines several such data sets into one model with shared ``parameters``, ``poi``,
+``likelihood``, ``systematics`` (``combine``: how the universes of varying channels combine) and
+``inference`` (:mod:`bayesfit.analysis.channels`).
 Validation reports the first problem as an :class:`~bayesfit.errors.AnalysisFileError` naming the
 file, the line and the dotted key path.
 """
@@ -134,13 +139,8 @@ AXIS_SCHEMA = _one_key(
 )
 
 def _events_schema(**extra: Any) -> dict[str, Any]:
-    """A file (``path``, ``rename``) or a built-in ``generator`` with ``options``; plus ``extra`` keys."""
-    return {
-        "oneOf": [
-            _closed({"path": _name, "rename": {"type": "object", "additionalProperties": _name}, **extra}, ("path",)),
-            _closed({"generator": _name, "options": {"type": "object"}, **extra}, ("generator",)),
-        ]
-    }
+    """An events file (``path``, ``rename``); plus ``extra`` keys."""
+    return _closed({"path": _name, "rename": {"type": "object", "additionalProperties": _name}, **extra}, ("path",))
 
 
 EVENTS_SCHEMA = _events_schema()

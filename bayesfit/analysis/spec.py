@@ -40,16 +40,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EventSource:
-    """Where events come from: a file (``path``) or a built-in generator with options.
+    """Where events come from: a file (``path``; CSV, seed JSON or ``.npz``), with columns renamed.
 
     ``compress`` (simulation only): sum reweighted simulation as compressed per-bin moments where
     that is exact (see :mod:`bayesfit.analysis.build`); ``False`` sums every event.
     """
 
-    path: Path | None = None
+    path: Path
     rename: Mapping[str, str] = field(default_factory=dict)
-    generator: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
     compress: bool = True
 
 
@@ -220,21 +218,7 @@ def apply_overrides(
             target = child
         target[key_path[-1]] = value
         keys.add(key_path)
-        _switch_event_source(result, key_path)
     return result, keys
-
-
-#: Keys of the two ways to give events; setting one of them drops the other.
-_EVENT_SOURCE_KEYS = {"path": ("generator", "options"), "generator": ("path", "rename")}
-
-
-def _switch_event_source(data: dict[str, Any], key_path: tuple[str, ...]) -> None:
-    """``--set data.path=x`` on a file whose data come from a generator switches to the file."""
-    if len(key_path) == 4 and key_path[0] == "channels":  # channels.NAME.data.path=x
-        data, key_path = data["channels"][key_path[1]], key_path[2:]
-    if len(key_path) == 2 and key_path[0] in ("data", "simulation") and key_path[1] in _EVENT_SOURCE_KEYS:
-        for other in _EVENT_SOURCE_KEYS[key_path[1]]:
-            data[key_path[0]].pop(other, None)
 
 
 def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]) -> AnalysisSpec:
@@ -320,8 +304,6 @@ def _resolve_source(
 
 def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: set) -> EventSource:
     compress = bool(entry.get("compress", True))
-    if "generator" in entry:
-        return EventSource(generator=entry["generator"], options=dict(entry.get("options", {})), compress=compress)
     return EventSource(
         path=_resolve_path(entry["path"], folder, (key, "path") in overridden or (key,) in overridden),
         rename=dict(entry.get("rename", {})),
