@@ -234,3 +234,15 @@ def test_a_missing_events_file_of_a_channel_names_the_channel(tmp_path: Path) ->
     (tmp_path / "combined.yaml").write_text(text.replace("inputs/", f"{INPUTS.parent}/"))
     with pytest.raises(AnalysisFileError, match=r"line \d+: channels\.spectrum\.data\.path: .*missing\.csv"):
         Analysis.from_file(tmp_path / "combined.yaml")
+
+
+def test_set_reaches_a_channel_and_its_paths_are_relative_to_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    from bayesfit.analysis import read_analysis
+
+    monkeypatch.chdir(tmp_path)
+    spec = read_analysis(COMBINED, ["channels.spectrum.data.path=mine.csv", "channels.counting.workspace.path=ws.json"])
+    assert spec.channels["spectrum"].data.path == tmp_path / "mine.csv"
+    assert spec.channels["spectrum"].simulation.path == INPUTS / "simulation.csv"
+    assert spec.channels["counting"].workspace["path"] == tmp_path / "ws.json"
+    assert spec.channels["spectrum"].where("data", "path").endswith("channels.spectrum.data.path")
+    assert spec.channels["spectrum"].where("parameters", "mu").endswith(": parameters.mu")

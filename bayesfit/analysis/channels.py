@@ -91,6 +91,8 @@ class ChannelsAnalysis(Analysis):
         How the channels' universes combine (``"same"`` or ``"cartesian"``).
     bins:
         ``{name: slice}``: each channel's bins in the combined counts.
+    model:
+        The combined :class:`~bayesfit.model.BinnedModel`.
     """
 
     binning = None
@@ -107,7 +109,7 @@ class ChannelsAnalysis(Analysis):
             )
         self.bins = dict(zip(self.channels, self.predictor.output_slices))
         self.constraints = self._constraints()
-        self._model = self._combined_model()
+        self.model = self._combined_model()  # replaces the cached property of single-channel analyses
 
     # ------------------------------------------------------------------ combination
     def _check_parameters_used(self) -> None:
@@ -236,17 +238,12 @@ class ChannelsAnalysis(Analysis):
 
     # ------------------------------------------------------------------ Analysis
     @property
-    def model(self) -> Any:
-        """The combined :class:`~bayesfit.model.BinnedModel`."""
-        return self._model
-
-    @property
     def used_parameters(self) -> frozenset[str]:
         return frozenset().union(*(channel.used_parameters for channel in self.channels.values()))
 
     @property
     def observed(self) -> np.ndarray:
-        return self._model.observed
+        return self.model.observed
 
     def data_summary(self) -> dict[str, Any]:
         return {
@@ -291,7 +288,7 @@ class ChannelsAnalysis(Analysis):
         kinds = ", ".join(f"{name}: {type(channel).__name__}" for name, channel in self.channels.items())
         return (
             f"<ChannelsAnalysis {self.name!r}: {len(self.channels)} channels ({kinds}), {self.predictor.n_out} bins, "
-            f"parameters {list(self.predictor.parameter_names)}, POI {self._model.poi!r}>"
+            f"parameters {list(self.predictor.parameter_names)}, POI {self.model.poi!r}>"
         )
 
 
