@@ -103,7 +103,10 @@ class AnalysisSpec:
     An analysis of reweighted simulation has ``binning``, ``data`` and ``simulation``; a
     template analysis has ``binning``, ``observed`` and optionally ``response`` and ``flux``
     instead, and a workspace analysis ``workspace`` (``path`` and ``patches`` resolved). Paths of
-    array entries (``observed``, templates, response, flux throws) are resolved too.
+    array entries (``observed``, templates, response, flux throws) are resolved too. A file with
+    ``channels:`` has ``channels`` (each a spec of one channel with the shared keys, its
+    ``channel_path`` locating its own keys) and ``combine`` (``systematics.combine``), and no
+    source keys of its own.
     """
 
     name: str
