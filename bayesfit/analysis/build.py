@@ -244,10 +244,7 @@ class Analysis(ABC):
         thrown = {getattr(c, "parameter", None) for c in self.constraints}
         used = (set(predictor.parameter_names) | set(folded)) - thrown
         self.used_parameters = frozenset(used)
-        if self.spec.is_channel:
-            fixed = {name: value for name, value in self._fixed_values().items() if name in predictor.parameter_names}
-            declared &= used
-        for name in sorted(declared - used):
+        for name in sorted(declared - used) if not self.spec.is_channel else ():
             raise AnalysisFileError(
                 f"{self.spec.where('parameters', name)}: parameter {name!r} is not used by any component; "
                 f"the components use {sorted(used)}"
@@ -257,9 +254,10 @@ class Analysis(ABC):
                 f"{self.spec.where('parameters')}: parameter {name!r} (used by the components) has no entry "
                 "under parameters: give it a prior and a start value"
             )
-        if self.spec.is_channel:
-            return FixedParameters(predictor, fixed) if fixed else predictor
         fixed = self._fixed_values()
+        if self.spec.is_channel:  # the channel's own fixed parameters
+            fixed = {name: value for name, value in fixed.items() if name in predictor.parameter_names}
+            return FixedParameters(predictor, fixed) if fixed else predictor
         if len(fixed) == len(used):
             raise AnalysisFileError(f"{self.spec.where('parameters')}: every parameter is fixed: nothing to fit")
         fixed = {name: value for name, value in fixed.items() if name not in folded}

@@ -241,13 +241,13 @@ def _resolve_channels(document: LocatedDocument, folder: Path, overridden: set[t
     for name, block in data["channels"].items():
         prefix = ("channels", name)
         own = {key[2:] for key in overridden if key[:2] == prefix and len(key) > 2}
+        if any(prefix[: len(key)] == key for key in overridden):  # --set channels.NAME={...}
+            own |= {(key,) for key in CHANNEL_KEYS}
         outside = {key for key in overridden if key[0] != "channels"}
         channel = _resolve_source({**shared, **block, "name": name}, document, folder, own | outside)
         channels[name] = dataclasses.replace(channel, channel_path=prefix)
     combined = _resolve_source({**shared, "components": {}}, document, folder, overridden)
-    return dataclasses.replace(
-        combined, channels=channels, combine=data.get("systematics", {}).get("combine"), components={}
-    )
+    return dataclasses.replace(combined, channels=channels, combine=data.get("systematics", {}).get("combine"))
 
 
 def _resolve_source(
