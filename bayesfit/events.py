@@ -103,7 +103,7 @@ def load_events(
     define: Mapping[str, str] | None = None,
     cut: str | None = None,
 ) -> Events:
-    """Load events from a dict of arrays, structured array, DataFrame, CSV, seed-JSON or ROOT file.
+    """Load events from a dict of arrays, structured array, DataFrame, CSV, seed-JSON, .npz or ROOT file.
 
     Parameters
     ----------
@@ -111,7 +111,8 @@ def load_events(
         A mapping of name -> array, a numpy structured array, a pandas DataFrame, an
         :class:`Events` table, or a path (``str``/``Path``) to a ``.csv``/``.txt`` file with a header
         line, to a ``.json`` file in the seed layout ``{"mapping": {name: column}, "events":
-        [[...], ...]}`` or to a ``.root`` file (needs uproot: ``pip install 'bayesfit[root]'``).
+        [[...], ...]}``, to a numpy ``.npz`` archive of named ``(n_events,)`` columns or to a
+        ``.root`` file (needs uproot: ``pip install 'bayesfit[root]'``).
     rename
         Optional old name -> new name map applied last (e.g. ``{"zenith_rad": "zenith"}``);
         it may swap names, but two columns may not end up with the same name.
@@ -237,7 +238,24 @@ def _load_file(path: Path) -> Events:
         if repeated:
             raise EventsError(f"CSV file {str(path)!r} repeats column name(s) {repeated} in its header")
         return Events({str(name): table[name].to_numpy() for name in table.columns})
-    raise EventsError(f"unknown event file type {suffix!r} of {str(path)!r}: use .csv, .txt, .json or .root")
+    if suffix == ".npz":
+        return _load_npz(path)
+    raise EventsError(f"unknown event file type {suffix!r} of {str(path)!r}: use .csv, .txt, .json, .npz or .root")
+
+
+def _load_npz(path: Path) -> Events:
+    """A numpy ``.npz`` archive: each named array of shape ``(n_events,)`` is a column."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            columns = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise EventsError(f"cannot read {str(path)!r} as a numpy .npz archive of columns: {error}") from None
+    shapes = {name: column.shape for name, column in columns.items() if column.ndim != 1}
+    if shapes:
+        raise EventsError(f"{str(path)!r}: every array of an .npz event file is a column (n_events,); got {shapes}")
+    return Events(columns)
 
 
 def read_seed_columns(path: str | Path) -> dict[str, np.ndarray]:

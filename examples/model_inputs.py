@@ -1,4 +1,4 @@
-"""Inputs of two small analysis files in ``models/``, simulated with numpy and written as files.
+"""Inputs of small analysis files in ``models/``, simulated with numpy and written as files.
 
 - ``models/inputs/unfolding/``: a response-matrix unfolding. True events in 4 bins of ``x`` in
   [0, 4) (400, 250, 120, 60 expected) are reconstructed with efficiency ``0.8`` and Gaussian
@@ -14,8 +14,22 @@
   per bin (an exponential with slope 1/25 GeV, 600 events), column ``background``;
   ``observed.json``: a ``hist`` histogram of the pseudo-data (the background plus the signal,
   Poisson-fluctuated).
+- ``models/inputs/combined/``: the two channels of ``models/combined.yaml``, which share the signal
+  strength ``mu``. ``counting.json``: a pyhf workspace, one channel ``SR`` of 4 bins with a
+  signal (normfactor ``mu``) on a background with a 10% normalisation uncertainty (normsys
+  ``bkg_norm``) and the per-bin MC statistical uncertainties (staterror), observed counts
+  Poisson-fluctuated at ``mu = 1``. ``simulation.csv``: 4,000 simulated events of ``energy``
+  (log-uniform in [1, 1000] TeV, in GeV) with per-event weights ``signal_weight`` (an E^-2
+  spectrum, 40 events) and ``background_weight`` (E^-2.7, 300 events); ``data.csv``: pseudo-data
+  events drawn from them at ``mu = 1`` (Poisson count, events drawn by weight).
+- ``models/inputs/hese/``: the HESE-like toy of ``models/hese_*.yaml``
+  (:func:`bayesfit.datasets.generate_hese_toy` with its defaults, 100,000 generated neutrinos, seed
+  20131122): ``simulation.npz`` holds the columns the models read (``atmoWeight``, ``astroWeight``,
+  ``primaryEnergy``, ``energy``, ``zenith``, ``topology``; float64, as generated: the simulation
+  rounded to 4 significant digits like the seed notebook's file), ``data.npz`` the toy data
+  (``energy``, ``zenith``, ``topology``, full precision).
 
-    python examples/model_inputs.py          # writes both folders under models/inputs/
+    python examples/model_inputs.py          # writes the folders under models/inputs/
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import numpy as np
 import uhi.io.json
 from scipy.special import ndtr
 
+from bayesfit.datasets import generate_hese_toy
 from bayesfit.predictors import ResponseMatrix
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -98,9 +113,67 @@ def write_template_fit_inputs(folder: Path, seed: int = SEED) -> list[Path]:
     return [folder / "signal.json", folder / "observed.json", folder / "background.csv"]
 
 
+COUNTING_SIGNAL = [4.0, 9.0, 7.0, 3.0]
+COUNTING_BACKGROUND = [52.0, 41.0, 30.0, 18.0]
+COUNTING_MC_ERROR = [2.5, 2.0, 1.8, 1.5]  # absolute MC statistical uncertainty of the background per bin
+SPECTRUM_EVENTS, SPECTRUM_SIGNAL, SPECTRUM_BACKGROUND = 4000, 40.0, 300.0
+
+
+def counting_workspace(observed: list[float]) -> dict:
+    """The pyhf workspace of the combined model's counting channel with ``observed`` counts."""
+    return {
+        "version": "1.0.0",
+        "channels": [{"name": "SR", "samples": [
+            {"name": "signal", "data": COUNTING_SIGNAL, "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+            {"name": "background", "data": COUNTING_BACKGROUND, "modifiers": [
+                {"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}},
+                {"name": "staterror_SR", "type": "staterror", "data": COUNTING_MC_ERROR},
+            ]},
+        ]}],
+        "observations": [{"name": "SR", "data": observed}],
+        "measurements": [{"name": "counting", "config": {"poi": "mu", "parameters": [
+            {"name": "mu", "bounds": [[0.0, 10.0]], "inits": [1.0]},
+        ]}}],
+    }
+
+
+def write_combined_inputs(folder: Path, seed: int = SEED) -> list[Path]:
+    """Write ``counting.json`` (a pyhf workspace), ``simulation.csv`` and ``data.csv`` (events)."""
+    rng = np.random.default_rng(seed)
+    observed = rng.poisson(np.add(COUNTING_SIGNAL, COUNTING_BACKGROUND)).astype(float).tolist()
+    energy = 10.0 ** rng.uniform(3.0, 6.0, SPECTRUM_EVENTS)
+    signal = energy ** -1.0  # E^-2 over a log-uniform (E^-1) generation
+    background = energy ** -1.7
+    signal_weight = SPECTRUM_SIGNAL * signal / signal.sum()
+    background_weight = SPECTRUM_BACKGROUND * background / background.sum()
+    total = signal_weight + background_weight
+    chosen = rng.choice(SPECTRUM_EVENTS, size=rng.poisson(total.sum()), p=total / total.sum())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "counting.json").write_text(json.dumps(counting_workspace(observed), indent=1) + "\n")
+    rows = [f"{e!r},{s!r},{b!r}" for e, s, b in zip(energy.tolist(), signal_weight.tolist(), background_weight.tolist())]
+    (folder / "simulation.csv").write_text("\n".join(["energy,signal_weight,background_weight", *rows]) + "\n")
+    (folder / "data.csv").write_text("\n".join(["energy", *(repr(e) for e in energy[chosen].tolist())]) + "\n")
+    return [folder / "counting.json", folder / "simulation.csv", folder / "data.csv"]
+
+
+#: The simulation columns the HESE models read (``primaryZenith`` is not used).
+HESE_SIMULATION_COLUMNS = ("atmoWeight", "astroWeight", "primaryEnergy", "energy", "zenith", "topology")
+
+
+def write_hese_inputs(folder: Path) -> list[Path]:
+    """Write the HESE-like toy's ``simulation.npz`` and ``data.npz`` (float64 columns)."""
+    toy = generate_hese_toy()
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / "simulation.npz", **{name: toy.simulation[name] for name in HESE_SIMULATION_COLUMNS})
+    np.savez_compressed(folder / "data.npz", **toy.data)
+    return [folder / "simulation.npz", folder / "data.npz"]
+
+
 def main() -> None:
     files = write_unfolding_inputs(MODELS / "inputs" / "unfolding")
     files += write_template_fit_inputs(MODELS / "inputs" / "template_fit")
+    files += write_combined_inputs(MODELS / "inputs" / "combined")
+    files += write_hese_inputs(MODELS / "inputs" / "hese")
     for path in files:
         print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
 

@@ -16,7 +16,7 @@ binning:
   zenith:   {cos: {bins: 10}}
   energy:   {log10: {start: 6.0e4, stop: 1.0e7, bins: 20}}
 data:       {path: data/hese_toy_data.json}
-simulation: {generator: hese, options: {seed: 3}}
+simulation: {path: data/hese_toy_simulation.npz, rename: {E: energy}}
 components:
   atmospheric:   {weight: atmoWeight, scale: atmo_norm}
   astrophysical: {weight: astroWeight, scale: astro_norm,
@@ -42,7 +42,7 @@ def test_valid_file_resolves_paths_and_numbers(tmp_path):
     assert list(spec.binning) == ["topology", "zenith", "energy"]
     assert spec.binning["energy"]["log10"] == {"start": 6.0e4, "stop": 1.0e7, "bins": 20}
     assert spec.data.path == tmp_path / "data" / "hese_toy_data.json"
-    assert spec.simulation.generator == "hese" and spec.simulation.options == {"seed": 3}
+    assert spec.simulation.path == tmp_path / "data" / "hese_toy_simulation.npz" and spec.simulation.rename == {"E": "energy"}
     power_law = spec.components["astrophysical"]["spectrum"]["power_law"]
     assert power_law["pivot"] == 1.0e5 and isinstance(power_law["pivot"], float)
     assert spec.parameters["atmo_norm"].bounds == (0, None)
@@ -104,11 +104,14 @@ def test_bad_override_syntax(tmp_path):
         read_analysis(write(tmp_path, HESE), ["likelihood.mode=x"])
 
 
-def test_setting_a_path_replaces_a_generator(tmp_path, monkeypatch):
+def test_events_come_from_files_not_generators(tmp_path, monkeypatch):
+    """Toy generators are example code, not an event source of analysis files; a path set on the
+    command line is relative to the working directory."""
     monkeypatch.chdir(tmp_path)
-    spec = read_analysis(write(tmp_path, HESE), ["simulation.path=sim.json", "data.generator=hese"])
-    assert spec.simulation.path == tmp_path / "sim.json" and spec.simulation.generator is None
-    assert spec.data.generator == "hese" and spec.data.path is None
+    with pytest.raises(AnalysisFileError, match=r"line 7: simulation\.generator: unknown key\(s\) 'generator'.*allowed keys: branches, compress, cut, define, path, rename, tree"):
+        read_analysis(write(tmp_path, HESE.replace("{path: data/hese_toy_simulation.npz, rename: {E: energy}}", "{generator: hese}")))
+    spec = read_analysis(write(tmp_path, HESE), ["simulation.path=sim.json"])
+    assert spec.simulation.path == tmp_path / "sim.json" and spec.simulation.rename == {"E": "energy"}
 
 
 def test_enums_are_the_library_constants_and_cost_nothing_to_import(tmp_path):
@@ -136,8 +139,7 @@ def test_enums_are_the_library_constants_and_cost_nothing_to_import(tmp_path):
     assert read_analysis(write(tmp_path, HESE)).inference.sampler == "auto"
     with pytest.raises(AnalysisFileError, match=r"inference\.sampler: 'stan' is not one of 'auto', 'pymc', 'nutpie'"):
         read_analysis(write(tmp_path, HESE + "inference: {sampler: stan}\n"))
-    spec = read_analysis(write(tmp_path, HESE.replace("{generator: hese, options: {seed: 3}}",
-                                                      "{generator: hese, options: {seed: 3}, compress: false}")))
+    spec = read_analysis(write(tmp_path, HESE.replace("rename: {E: energy}}", "rename: {E: energy}, compress: false}")))
     assert spec.simulation.compress is False and spec.data.compress is True
     with pytest.raises(AnalysisFileError, match=r"data\.compress"):
         read_analysis(write(tmp_path, HESE.replace("{path: data/hese_toy_data.json}",

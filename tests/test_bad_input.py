@@ -74,10 +74,10 @@ def _model(predictor, observed, **options):
 def _analysis_file(tmp_path: Path, text: str) -> Path:
     """``text`` as an analysis file reading the small HESE reference sample."""
     text = text.replace(
-        "data:       {generator: hese, options: {n_generated: 100000, seed: 20131122}}",
+        "data:       {path: inputs/hese/data.npz}",
         f"data:       {{path: {SMALL / 'hese_toy_data.json'}}}",
     ).replace(
-        "simulation: {generator: hese, options: {n_generated: 100000, seed: 20131122}}",
+        "simulation: {path: inputs/hese/simulation.npz}",
         f"simulation: {{path: {SMALL / 'hese_toy_simulation.json'}}}",
     )
     path = tmp_path / "analysis.yaml"

@@ -104,6 +104,35 @@ def test_sum_shares_parameters_by_name():
         SumPredictor([template_a(), template_b()], combine="cartesian")
 
 
+class _Scaled(Predictor):
+    """``scale * counts`` with ``scale`` of support [lower, upper], and sums of squared weights ``w2``."""
+
+    def __init__(self, counts, lower, upper, w2=None, name="scaled"):
+        self.name, self.counts, self.w2 = name, np.asarray(counts, dtype=float), w2
+        self.n_out, self.variation_weights = self.counts.size, np.ones(1)
+        self.parameters = (Parameter("scale", lower=lower, upper=upper, default=1.0),)
+
+    def expected(self, params):
+        return (pt.as_tensor_variable(params["scale"]) * self.counts)[None, :]
+
+    def expected_sumw2(self, params):
+        return None if self.w2 is None else (pt.as_tensor_variable(params["scale"]) ** 2 * np.asarray(self.w2))[None, :]
+
+
+def test_concatenated_supports_intersect_when_asked_and_sumw2_is_concatenated():
+    wide, narrow = _Scaled([1.0, 2.0], 0.0, np.inf, w2=[0.1, 0.2], name="wide"), _Scaled([3.0], -1.0, 10.0, w2=[0.3], name="narrow")
+    with pytest.raises(PredictorError, match=r"parameter 'scale' is declared differently"):
+        ConcatenatedPredictor([wide, narrow])
+    both = ConcatenatedPredictor([wide, narrow], supports="intersect")
+    (scale,) = both.parameters
+    assert (scale.lower, scale.upper, scale.default) == (0.0, 10.0, 1.0)
+    np.testing.assert_allclose(both.evaluate(scale=2.0), [[2.0, 4.0, 6.0]])
+    np.testing.assert_allclose(both.evaluate_sumw2(scale=2.0), [[0.4, 0.8, 1.2]])
+    assert ConcatenatedPredictor([wide, _Scaled([3.0], 0.0, 1.0)], supports="intersect").expected_sumw2({"scale": 1.0}) is None
+    with pytest.raises(PredictorError, match=r"supports \[0.0, inf\] and \[-3.0, -1.0\], which do not overlap"):
+        ConcatenatedPredictor([wide, _Scaled([3.0], -3.0, -1.0, name="negative")], supports="intersect")
+
+
 def test_renamed_and_fixed_parameters():
     renamed = RenamedParameters(TemplatePredictor(TPL_A[0], parameter="a", name="A0"), {"a": "a0"})
     predictor = SumPredictor([template_a(), renamed])

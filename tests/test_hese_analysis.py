@@ -88,7 +88,7 @@ def test_analysis_errors_name_the_key_and_line(tmp_path):
     line = next(i for i, row in enumerate(broken.splitlines(), 1) if row.strip().startswith("astro_gama:"))
     with pytest.raises(AnalysisFileError, match=rf"line {line}: parameters\.astro_gama: parameter 'astro_gama' is not used"):
         Analysis.from_file(path, ON_SMALL)
-    path.write_text(text.replace("{generator: hese, options: {n_generated: 100000, seed: 20131122}}", "{path: missing.json}", 1))
+    path.write_text(text.replace("{path: inputs/hese/data.npz}", "{path: missing.json}", 1))
     with pytest.raises(AnalysisFileError, match=r"line \d+: data\.path: .*missing\.json"):
         Analysis.from_file(path)
 
@@ -149,3 +149,21 @@ def test_the_file_reports_the_prompt_limit_and_discovery_as_the_python_api(tmp_p
     np.testing.assert_allclose(expected, limit.expected, rtol=1e-5)
     assert np.all(np.diff(limit.expected) > 0) and limit.observed > 0
     assert summary["fit"]["parameters"]["prompt_norm"]["value"] >= 0.0
+
+
+def test_committed_hese_inputs_are_the_example_toy(tmp_path: Path) -> None:
+    """models/inputs/hese/ is what examples/model_inputs.py writes: the toy generator's output,
+    float64 column for column (the models read files; the generator is example code)."""
+    from reference_data import example_module
+
+    from bayesfit.datasets import generate_hese_toy
+
+    toy = generate_hese_toy()
+    written = example_module("model_inputs").write_hese_inputs(tmp_path)
+    for path, columns in zip(written, (toy.simulation, toy.data)):
+        with np.load(path) as new, np.load(MODELS / "inputs" / "hese" / path.name) as committed:
+            assert sorted(new.files) == sorted(committed.files)
+            for name in committed.files:
+                assert committed[name].dtype == np.float64
+                np.testing.assert_array_equal(committed[name], new[name])
+                np.testing.assert_array_equal(committed[name], columns[name])

@@ -153,21 +153,23 @@ def test_without_uproot_the_error_says_what_to_install(root_file: Path, monkeypa
         load_events(root_file, tree="data")
 
 
-def test_generated_events_take_a_selection_too(tmp_path: Path) -> None:
+def test_events_of_any_file_type_take_a_selection_too(tmp_path: Path) -> None:
     from bayesfit.datasets import generate_hese_toy
 
+    toy = generate_hese_toy(n_generated=20000, seed=5)
+    np.savez(tmp_path / "data.npz", **toy.data)
+    np.savez(tmp_path / "simulation.npz", **toy.simulation)
     path = _analysis(tmp_path, """\
-        name: generated-cut
+        name: npz-cut
         binning: {energy: {log10: {start: 6.0e4, stop: 1.0e7, bins: 5}}}
-        data: {generator: hese, options: {n_generated: 20000, seed: 5}, cut: "(energy > 1e5) & (topology == 0)"}
-        simulation: {generator: hese, options: {n_generated: 20000, seed: 5}, define: {w: 2 * atmoWeight}}
+        data: {path: data.npz, cut: "(energy > 1e5) & (topology == 0)"}
+        simulation: {path: simulation.npz, define: {w: 2 * atmoWeight}}
         components:
           atmospheric: {weight: w, scale: atmo_norm}
         parameters:
           atmo_norm: {prior: flat, start: 1.0}
     """)
     analysis = Analysis.from_file(path)
-    toy = generate_hese_toy(n_generated=20000, seed=5)
     keep = (toy.data["energy"] > 1e5) & (toy.data["topology"] == 0)
     np.testing.assert_array_equal(analysis.data["energy"], toy.data["energy"][keep])
     np.testing.assert_array_equal(analysis.simulation["w"], 2 * toy.simulation["atmoWeight"])

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -68,7 +68,6 @@ from bayesfit.predictors.reweight import event_column
 
 __all__ = [
     "Analysis",
-    "EVENT_GENERATORS",
     "HypothesisTest",
     "ReweightedMCAnalysis",
     "build_binning",
@@ -77,21 +76,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def _hese_events(part: str) -> Callable[..., Mapping[str, np.ndarray]]:
-    def generate(**options: Any) -> Mapping[str, np.ndarray]:
-        from bayesfit.datasets import generate_hese_toy
-
-        return getattr(generate_hese_toy(**options), part)
-
-    return generate
-
-
-#: Built-in event generators by name, per role (``data`` or ``simulation``).
-EVENT_GENERATORS: dict[str, dict[str, Callable[..., Mapping[str, np.ndarray]]]] = {
-    "hese": {"data": _hese_events("data"), "simulation": _hese_events("simulation")},
-}
 
 
 @contextmanager
@@ -164,7 +148,8 @@ class Analysis(ABC):
 
     ``Analysis(spec)`` returns a :class:`ReweightedMCAnalysis`, or for a file with ``observed``
     counts a :class:`~bayesfit.analysis.templates.TemplateAnalysis`, or for a file with a
-    ``workspace`` a :class:`~bayesfit.analysis.workspace.WorkspaceAnalysis`.
+    ``workspace`` a :class:`~bayesfit.analysis.workspace.WorkspaceAnalysis`, or for a file with
+    ``channels`` a :class:`~bayesfit.analysis.channels.ChannelsAnalysis` of those.
 
     Attributes
     ----------
@@ -176,18 +161,25 @@ class Analysis(ABC):
         Expected counts per bin from the components (fixed parameters removed).
     constraints:
         Auxiliary measurements of the model (e.g. a flux nuisance from throws; none if empty).
+    used_parameters:
+        The names of the file's parameters the model uses (fixed ones included).
     """
 
     spec: AnalysisSpec
     binning: Binning
     predictor: Predictor
     constraints: Sequence[Any]
+    used_parameters: frozenset[str]
 
     def __new__(cls, spec: AnalysisSpec | None = None) -> Analysis:
         if cls is Analysis:  # the kind of analysis the file describes
             if spec is None:
                 raise TypeError("Analysis(spec) needs the analysis spec")
-            if spec.workspace is not None:
+            if spec.channels is not None:
+                from bayesfit.analysis.channels import ChannelsAnalysis
+
+                cls = ChannelsAnalysis
+            elif spec.workspace is not None:
                 from bayesfit.analysis.workspace import WorkspaceAnalysis
 
                 cls = WorkspaceAnalysis
@@ -246,12 +238,14 @@ class Analysis(ABC):
         """``predictor`` after checking its parameters against ``parameters:``, fixed ones removed.
 
         ``folded`` are fixed parameters the predictor no longer has (their values are folded into
-        its weights); they count as used.
+        its weights); they count as used. A channel of a file with ``channels:`` need not use every
+        parameter (the combination checks that each is used by some channel).
         """
         declared = set(self.spec.parameters)
         thrown = {getattr(c, "parameter", None) for c in self.constraints}
         used = (set(predictor.parameter_names) | set(folded)) - thrown
-        for name in sorted(declared - used):
+        self.used_parameters = frozenset(used)
+        for name in sorted(declared - used) if not self.spec.is_channel else ():
             raise AnalysisFileError(
                 f"{self.spec.where('parameters', name)}: parameter {name!r} is not used by any component; "
                 f"the components use {sorted(used)}"
@@ -262,6 +256,9 @@ class Analysis(ABC):
                 "under parameters: give it a prior and a start value"
             )
         fixed = self._fixed_values()
+        if self.spec.is_channel:  # the channel's own fixed parameters
+            fixed = {name: value for name, value in fixed.items() if name in predictor.parameter_names}
+            return FixedParameters(predictor, fixed) if fixed else predictor
         if len(fixed) == len(used):
             raise AnalysisFileError(f"{self.spec.where('parameters')}: every parameter is fixed: nothing to fit")
         fixed = {name: value for name, value in fixed.items() if name not in folded}
@@ -280,17 +277,21 @@ class Analysis(ABC):
         from bayesfit.model import BinnedModel
 
         free = [p for p in self.spec.parameters.values() if not p.fixed]
+        poi = self.spec.poi
+        if self.spec.is_channel:  # a channel's own parameters; the POI only if it has it
+            free = [p for p in free if p.name in self.predictor.parameter_names]
+            poi = poi if poi in self.predictor.parameter_names else None
         with located(self.spec, "parameters"):
             return BinnedModel(
                 self.predictor,
                 self.observed,
                 priors={p.name: p.prior for p in free},
                 likelihood=self.spec.likelihood,
-                systematics=None if self.spec.systematics == "none" else self.spec.systematics,
+                systematics=None if self.spec.systematics == "none" or self.spec.is_channel else self.spec.systematics,
                 constraints=self.constraints,
                 starts={p.name: p.start for p in free if p.start is not None},
                 bounds={p.name: _as_bounds(p.bounds) for p in free},
-                poi=self.spec.poi,
+                poi=poi,
             )
 
     def model_given(self, hypothesis: Mapping[str, float]) -> Any:
@@ -450,19 +451,6 @@ class ReweightedMCAnalysis(Analysis):
         if source.cut is not None:
             with located(self.spec, role, "cut"):
                 Expression(source.cut, "cut")
-        if source.generator is not None:
-            generators = {name: roles[role] for name, roles in EVENT_GENERATORS.items() if role in roles}
-            if source.generator not in generators:
-                raise AnalysisFileError(
-                    f"{self.spec.where(role, 'generator')}: unknown generator {source.generator!r}; "
-                    f"available: {sorted(generators)}"
-                )
-            with located(self.spec, role, "options"):
-                try:
-                    columns = generators[source.generator](**source.options)
-                except TypeError as error:  # an unknown option
-                    raise AnalysisFileError(f"{self.spec.where(role, 'options')}: {error}") from None
-                return load_events(columns, **source.selection)
         with located(self.spec, role, "path"):
             return load_events(source.path, rename=source.rename or None, **source.selection)
 

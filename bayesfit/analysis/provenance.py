@@ -29,8 +29,9 @@ def file_sha256(path: str | Path) -> str:
 
 
 def input_files(spec: AnalysisSpec) -> list[Path]:
-    """The files an analysis reads: the analysis file itself, binning, events, array files (observed
-    counts, templates, response, flux throws: ``.npz``, CSV, UHI JSON, ROOT), workspace, patches."""
+    """The files an analysis reads (of every channel): the analysis file itself, binning, events,
+    array files (observed counts, templates, response, flux throws: ``.npz``, CSV, UHI JSON, ROOT),
+    workspace, patches."""
     files = []
     if spec.document is not None and Path(spec.document.origin).is_file():
         files.append(Path(spec.document.origin))
@@ -47,6 +48,8 @@ def input_files(spec: AnalysisSpec) -> list[Path]:
         from bayesfit.histfactory.workspace import patch_file
 
         files += [patch_file(patch)[0] for patch in spec.workspace.get("patches", [])]
+    for channel in (spec.channels or {}).values():  # a file with channels: each channel's files
+        files += input_files(channel)
     unique: dict[Path, None] = {}
     for file in files:
         unique.setdefault(file, None)

@@ -12,13 +12,18 @@ Its model comes from one of three sources:
 - a pyhf workspace: ``workspace`` (its ``path``, ``patches``, ``measurement``) replaces the data,
   simulation and components, and ``parameters`` (optional) sets priors and fixed values of the
   workspace's parameters.
+
+A file with ``channels`` (a mapping of channel names to blocks of those source keys, one source
+each) combines several such data sets into one model with shared ``parameters``, ``poi``,
+``likelihood``, ``systematics`` (``combine``: how the universes of varying channels combine) and
+``inference`` (:mod:`bayesfit.analysis.channels`).
 Validation reports the first problem as an :class:`~bayesfit.errors.AnalysisFileError` naming the
 file, the line and the dotted key path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Mapping
 from functools import cache
 from typing import Any
 
@@ -144,13 +149,8 @@ EVENT_SELECTION = {
 
 
 def _events_schema(**extra: Any) -> dict[str, Any]:
-    """A file (``path``, ``rename``) or a built-in ``generator`` with ``options``; plus ``extra`` keys."""
-    return {
-        "oneOf": [
-            _closed({"path": _name, "rename": {"type": "object", "additionalProperties": _name}, **extra}, ("path",)),
-            _closed({"generator": _name, "options": {"type": "object"}, **extra}, ("generator",)),
-        ]
-    }
+    """An events file (``path``, ``rename``); plus ``extra`` keys."""
+    return _closed({"path": _name, "rename": {"type": "object", "additionalProperties": _name}, **extra}, ("path",))
 
 
 EVENTS_SCHEMA = _events_schema(**EVENT_SELECTION)
@@ -343,43 +343,99 @@ MODEL_SOURCES = ("observed", "workspace")
 TEMPLATE_KEYS = ("response", "flux")
 
 
+def _source_properties() -> dict[str, Any]:
+    """The keys that describe one data set and its model (a single-channel file's, or a channel's)."""
+    return {
+        "binning": {
+            "oneOf": [
+                _closed({"path": _name}, ("path",)),
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "not": {"required": ["path"]},
+                    "additionalProperties": AXIS_SCHEMA,
+                },
+            ]
+        },
+        "data": EVENTS_SCHEMA,
+        "simulation": SIMULATION_SCHEMA,
+        "components": {"type": "object", "minProperties": 1, "additionalProperties": COMPONENT_SCHEMA},
+        "observed": ARRAY_SCHEMA,
+        "response": RESPONSE_SCHEMA,
+        "flux": FLUX_SCHEMA,
+        "workspace": WORKSPACE_SCHEMA,
+    }
+
+
+def _source_rules(*, components_with: tuple[str, ...]) -> list[dict[str, Any]]:
+    """What a source needs: components (unless a workspace) with ``components_with``, events
+    unless observed counts or a workspace, a binning with observed counts."""
+    return [
+        {"if": {"required": ["workspace"]}, "else": {"required": ["components", *components_with]}},
+        {"if": {"anyOf": [{"required": [key]} for key in MODEL_SOURCES]}, "else": {"required": list(EVENT_KEYS)}},
+        {"if": {"required": ["observed"]}, "then": {"required": ["binning"]}},
+    ]
+
+
+# ---- channels (several data sets with their own binning in one model; see bayesfit.analysis.channels)
+#: How the universes of several varying channels combine (``systematics.combine``).
+CHANNEL_COMBINES = ("same", "cartesian")
+
+
+def _channel_schema() -> dict[str, Any]:
+    schema = _closed(_source_properties())
+    schema["minProperties"] = 1
+    schema["allOf"] = _source_rules(components_with=())
+    return schema
+
+
+def _channels_rule() -> dict[str, Any]:
+    """A file without ``channels`` is one source (one with them has none of its own, see
+    :func:`_check_channel_keys`)."""
+    return {"if": {"required": ["channels"]}, "else": {"allOf": _source_rules(components_with=("parameters",))}}
+
+
+def _check_channel_keys(document: LocatedDocument) -> None:
+    """Each channel is one source (:func:`_check_source_keys`); the file has no source keys of its own."""
+    channels = document.data["channels"]
+    for key in _source_properties():
+        if key in document.data:
+            raise AnalysisFileError(
+                f"{document.where((key,))}: a file with channels: gives {key!r} inside each channel "
+                f"({', '.join(map(str, channels))}), not at the top level"
+            )
+    for name, block in channels.items():
+        _check_source_keys(block, lambda key, name=name: document.where(("channels", name, key)))
+# ---- end channels
+
+
 @cache
 def analysis_schema() -> dict[str, Any]:
     """The JSON schema of analysis files (also ``ANALYSIS_SCHEMA``), built once on first use."""
     schema: dict[str, Any] = _closed(
         {
             "name": {"type": "string", "pattern": r"^[A-Za-z0-9_.+\-]+$"},
-            "binning": {
-                "oneOf": [
-                    _closed({"path": _name}, ("path",)),
-                    {
-                        "type": "object",
-                        "minProperties": 1,
-                        "not": {"required": ["path"]},
-                        "additionalProperties": AXIS_SCHEMA,
-                    },
-                ]
-            },
-            "data": EVENTS_SCHEMA,
-            "simulation": SIMULATION_SCHEMA,
-            "components": {"type": "object", "minProperties": 1, "additionalProperties": COMPONENT_SCHEMA},
+            **_source_properties(),
             "parameters": {"type": "object", "minProperties": 1, "additionalProperties": PARAMETER_SCHEMA},
             "likelihood": _enum("LIKELIHOODS"),
             "poi": {"type": ["string", "null"], "minLength": 1},
-            "systematics": _closed({"mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]}}),
+            "systematics": _closed(
+                {
+                    "mode": {"type": "string", "enum": ["none", "marginalise", "nuisance"]},
+                    "combine": {"type": "string", "enum": list(CHANNEL_COMBINES)},
+                }
+            ),
             "inference": _inference_schema(),
-            "observed": ARRAY_SCHEMA,
-            "response": RESPONSE_SCHEMA,
-            "flux": FLUX_SCHEMA,
-            "workspace": WORKSPACE_SCHEMA,
+            "channels": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": r"^[A-Za-z0-9_.\-]+$"},
+                "additionalProperties": _channel_schema(),
+            },
         },
         ("name",),
     )
-    schema["allOf"] = [
-        {"if": {"required": ["workspace"]}, "else": {"required": ["components", "parameters"]}},
-        {"if": {"anyOf": [{"required": [key]} for key in MODEL_SOURCES]}, "else": {"required": list(EVENT_KEYS)}},
-        {"if": {"required": ["observed"]}, "then": {"required": ["binning"]}},
-    ]
+    schema["allOf"] = [_channels_rule()]
     return schema
 
 
@@ -399,7 +455,10 @@ def validate_analysis(document: LocatedDocument) -> None:
     validator = jsonschema.Draft202012Validator(analysis_schema())
     errors = list(validator.iter_errors(document.data))
     if not errors:
-        _check_source_keys(document)
+        if "channels" in document.data:
+            _check_channel_keys(document)
+        else:
+            _check_source_keys(document.data, lambda key: document.where((key,)))
         return
     error = min(errors, key=_error_rank)
     error = _deepest(error)
@@ -409,32 +468,33 @@ def validate_analysis(document: LocatedDocument) -> None:
     raise AnalysisFileError(f"{document.where(path) if path else document.origin}: {_explain(error, path)}")
 
 
-def _check_source_keys(document: LocatedDocument) -> None:
+def _check_source_keys(data: Mapping[str, Any], where: Callable[[str], str]) -> None:
     """A file has one model source at most; a template analysis (``observed``) has no events
     (``data``, ``simulation``), a workspace analysis neither a binning, events nor components of
-    its own, and only a template analysis has a ``response`` and a ``flux``."""
-    sources = [key for key in MODEL_SOURCES if key in document.data]
+    its own, and only a template analysis has a ``response`` and a ``flux``. ``where(key)`` locates
+    a key for messages."""
+    sources = [key for key in MODEL_SOURCES if key in data]
     if len(sources) > 1:
-        raise AnalysisFileError(f"{document.where((sources[1],))}: an analysis has one of {', '.join(sources)}, not both")
+        raise AnalysisFileError(f"{where(sources[1])}: an analysis has one of {', '.join(sources)}, not both")
     if "observed" not in sources:
         for key in TEMPLATE_KEYS:
-            if key in document.data:
+            if key in data:
                 raise AnalysisFileError(
-                    f"{document.where((key,))}: {key!r} belongs to a template analysis, which has observed "
+                    f"{where(key)}: {key!r} belongs to a template analysis, which has observed "
                     "counts (observed:) instead of data and simulation events"
                 )
     if sources == ["observed"]:
         for key in ("data", "simulation"):
-            if key in document.data:
+            if key in data:
                 raise AnalysisFileError(
-                    f"{document.where((key,))}: a template analysis has observed counts (observed:), not "
+                    f"{where(key)}: a template analysis has observed counts (observed:), not "
                     f"events; remove {key!r}"
                 )
     if sources == ["workspace"]:
         for key in EVENT_KEYS + ("components",):
-            if key in document.data:
+            if key in data:
                 raise AnalysisFileError(
-                    f"{document.where((key,))}: a workspace analysis takes {key} from the workspace; remove {key!r}"
+                    f"{where(key)}: a workspace analysis takes {key} from the workspace; remove {key!r}"
                 )
 
 

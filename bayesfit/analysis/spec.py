@@ -11,6 +11,7 @@ command line are relative to the working directory.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from bayesfit.yaml_loader import SafeLoader
 
 __all__ = [
     "AnalysisSpec",
+    "CHANNEL_KEYS",
     "EventSource",
     "InferenceSettings",
     "ParameterSpec",
@@ -39,7 +41,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class EventSource:
-    """Where events come from: a file (``path``) or a built-in generator with options.
+    """Where events come from: a file (``path``; CSV, seed JSON or ``.npz``), with columns renamed.
 
     Either may give a :attr:`selection`: the ``tree`` of a ROOT file, the ``branches`` (columns)
     to keep, columns to ``define`` by expressions and a ``cut`` (:func:`bayesfit.events.load_events`).
@@ -47,14 +49,12 @@ class EventSource:
     that is exact (see :mod:`bayesfit.analysis.build`); ``False`` sums every event.
     """
 
-    path: Path | None = None
+    path: Path
     rename: Mapping[str, str] = field(default_factory=dict)
     tree: str | None = None
     branches: tuple[str, ...] | None = None
     define: Mapping[str, str] = field(default_factory=dict)
     cut: str | None = None
-    generator: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
     compress: bool = True
 
     @property
@@ -115,7 +115,10 @@ class AnalysisSpec:
     An analysis of reweighted simulation has ``binning``, ``data`` and ``simulation``; a
     template analysis has ``binning``, ``observed`` and optionally ``response`` and ``flux``
     instead, and a workspace analysis ``workspace`` (``path`` and ``patches`` resolved). Paths of
-    array entries (``observed``, templates, response, flux throws) are resolved too.
+    array entries (``observed``, templates, response, flux throws) are resolved too. A file with
+    ``channels:`` has ``channels`` (each a spec of one channel with the shared keys, its
+    ``channel_path`` locating its own keys) and ``combine`` (``systematics.combine``), and no
+    source keys of its own.
     """
 
     name: str
@@ -132,11 +135,26 @@ class AnalysisSpec:
     response: Mapping[str, Any] | None = None
     flux: Mapping[str, Any] | None = None
     workspace: Mapping[str, Any] | None = None
+    channels: Mapping[str, AnalysisSpec] | None = None
+    combine: str | None = None
+    channel_path: tuple[str, ...] = ()
     document: LocatedDocument | None = field(default=None, compare=False, repr=False)
 
     def where(self, *path: Hashable) -> str:
-        """``"file line N: key.path"`` for messages about this analysis."""
+        """``"file line N: key.path"`` for messages about this analysis (a channel's own keys are
+        located under ``channels.NAME``)."""
+        if self.channel_path and path and path[0] in CHANNEL_KEYS:
+            path = (*self.channel_path, *path)
         return self.document.where(path) if self.document else format_key_path(path)
+
+    @property
+    def is_channel(self) -> bool:
+        """Whether this is one channel of a file with ``channels:`` (its parameters are shared)."""
+        return bool(self.channel_path)
+
+
+#: The keys of one channel of a file with ``channels:``; the others are shared by the channels.
+CHANNEL_KEYS = ("binning", "data", "simulation", "components", "observed", "response", "flux", "workspace")
 
 
 def read_analysis(path: str | Path, overrides: Iterable[str] = ()) -> AnalysisSpec:
@@ -214,23 +232,38 @@ def apply_overrides(
             target = child
         target[key_path[-1]] = value
         keys.add(key_path)
-        _switch_event_source(result, key_path)
     return result, keys
-
-
-#: Keys of the two ways to give events; setting one of them drops the other.
-_EVENT_SOURCE_KEYS = {"path": ("generator", "options"), "generator": ("path", "rename")}
-
-
-def _switch_event_source(data: dict[str, Any], key_path: tuple[str, ...]) -> None:
-    """``--set data.path=x`` on a file whose data come from a generator switches to the file."""
-    if len(key_path) == 2 and key_path[0] in ("data", "simulation") and key_path[1] in _EVENT_SOURCE_KEYS:
-        for other in _EVENT_SOURCE_KEYS[key_path[1]]:
-            data[key_path[0]].pop(other, None)
 
 
 def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]) -> AnalysisSpec:
     data = document.data
+    if "channels" in data:
+        return _resolve_channels(document, folder, overridden)
+    return _resolve_source(data, document, folder, overridden)
+
+
+def _resolve_channels(document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]) -> AnalysisSpec:
+    """A file with ``channels:``: each channel resolved as a single-channel file made of its own
+    keys and the shared ones (parameters, likelihood, poi, inference, ...), located under
+    ``channels.NAME``; ``--set channels.NAME.KEY=...`` counts as setting that channel's ``KEY``."""
+    data = document.data
+    shared = {key: value for key, value in data.items() if key != "channels"}
+    channels = {}
+    for name, block in data["channels"].items():
+        prefix = ("channels", name)
+        own = {key[2:] for key in overridden if key[:2] == prefix and len(key) > 2}
+        if any(prefix[: len(key)] == key for key in overridden):  # --set channels.NAME={...}
+            own |= {(key,) for key in CHANNEL_KEYS}
+        outside = {key for key in overridden if key[0] != "channels"}
+        channel = _resolve_source({**shared, **block, "name": name}, document, folder, own | outside)
+        channels[name] = dataclasses.replace(channel, channel_path=prefix)
+    combined = _resolve_source({**shared, "components": {}}, document, folder, overridden)
+    return dataclasses.replace(combined, channels=channels, combine=data.get("systematics", {}).get("combine"))
+
+
+def _resolve_source(
+    data: Mapping[str, Any], document: LocatedDocument, folder: Path, overridden: set[tuple[str, ...]]
+) -> AnalysisSpec:
     settings = dict(data.get("inference", {}))
     binning = dict(data.get("binning", {}))
     if "path" in binning:
@@ -302,10 +335,6 @@ def _event_source(entry: Mapping[str, Any], key: str, folder: Path, overridden: 
         "define": dict(entry.get("define", {})),
         "cut": entry.get("cut"),
     }
-    if "generator" in entry:
-        return EventSource(
-            generator=entry["generator"], options=dict(entry.get("options", {})), compress=compress, **selection
-        )
     return EventSource(
         path=_resolve_path(entry["path"], folder, (key, "path") in overridden or (key,) in overridden),
         rename=dict(entry.get("rename", {})),

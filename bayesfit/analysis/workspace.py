@@ -50,30 +50,45 @@ class WorkspaceAnalysis(Analysis):
         with located(spec, "workspace"):
             self.workspace = read_patched_workspace(settings["path"], settings.get("patches", ()))
             self.measurement = self.workspace.measurement(settings.get("measurement"))["name"]
-        for name, parameter in spec.parameters.items():
-            if name.split("[", 1)[0] not in self.workspace.parameter_names:
-                raise AnalysisFileError(
-                    f"{spec.where('parameters', name)}: {name!r} is not a parameter of the workspace; "
-                    f"its parameters: {self.workspace.parameter_names}"
-                )
-            if parameter.start is not None and not parameter.fixed or parameter.bounds != (None, None):
-                raise AnalysisFileError(
-                    f"{spec.where('parameters', name)}: starts and bounds of a workspace parameter are set in "
-                    "the workspace's measurement (parameters: inits, bounds); here give a prior or fix it"
-                )
+        parameters = dict(spec.parameters)
+        if spec.is_channel:  # the shared parameters this workspace has; their starts and bounds
+            own = self.parameter_names  # apply to the combination (bayesfit.analysis.channels)
+            parameters = {name: p for name, p in parameters.items() if name in own}
+        else:
+            for name, parameter in parameters.items():
+                if name.split("[", 1)[0] not in self.parameter_names:
+                    raise AnalysisFileError(
+                        f"{spec.where('parameters', name)}: {name!r} is not a parameter of the workspace; "
+                        f"its parameters: {self.workspace.parameter_names}"
+                    )
+                if parameter.start is not None and not parameter.fixed or parameter.bounds != (None, None):
+                    raise AnalysisFileError(
+                        f"{spec.where('parameters', name)}: starts and bounds of a workspace parameter are set in "
+                        "the workspace's measurement (parameters: inits, bounds); here give a prior or fix it"
+                    )
         codes = {key: settings[key] for key in ("normsys_code", "histosys_code") if key in settings}
-        free_priors = {name: p.prior for name, p in spec.parameters.items() if not p.fixed and p.prior != "flat"}
+        free_priors = {name: p.prior for name, p in parameters.items() if not p.fixed and p.prior != "flat"}
         with located(spec, "parameters"):
             model = build_model(
                 self.workspace, self.measurement, priors=free_priors, likelihood=spec.likelihood, **codes
             )
-            fixed = self._fixed_values()
+            fixed = {name: value for name, value in self._fixed_values().items() if name in parameters}
             self._model = model.fixed_at(fixed) if fixed else model
-        if spec.poi is not None:
+        poi = spec.poi if not spec.is_channel or spec.poi in self.parameter_names else None  # else another channel's
+        if poi is not None:
             with located(spec, "poi"):
-                self._model = self._model.replace(poi=spec.poi)
+                self._model = self._model.replace(poi=poi)
         self.predictor = self._model.predictor
         self.constraints = self._model.constraints
+
+    @property
+    def used_parameters(self) -> frozenset[str]:
+        return self.parameter_names
+
+    @cached_property
+    def parameter_names(self) -> frozenset[str]:
+        """The names of the workspace's parameters (of its modifiers)."""
+        return frozenset(self.workspace.parameter_names)
 
     @cached_property
     def model(self) -> Any:

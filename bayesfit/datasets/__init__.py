@@ -6,7 +6,9 @@
   background, noise, detector universes, flux throws, cross-section functions).
 - :mod:`bayesfit.datasets.seed_json`: reading and writing the notebook's JSON layout.
 
-Only numpy and scipy are needed.
+Only numpy and scipy are needed. This is example data, outside the run path: analysis files read
+events from files (``models/hese_*.yaml`` read the HESE toy that ``examples/model_inputs.py``
+writes to ``models/inputs/hese/``).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from bayesfit.predictors.base import Parameter, Predictor, TensorLike
 __all__ = [
     "Combine",
     "ConcatenatedPredictor",
+    "Supports",
     "SumPredictor",
     "ComposedPredictor",
     "FixedParameters",
@@ -43,16 +44,20 @@ __all__ = [
 ]
 
 Combine = Literal["same", "cartesian"]
+#: How parameters shared by name combine their supports: ``"equal"`` (an error if they differ) or
+#: ``"intersect"``.
+Supports = Literal["equal", "intersect"]
 
 
 # ---------------------------------------------------------------------------- shared helpers
 def merge_parameters(
-    declarations: Sequence[tuple[str, Sequence[Parameter]]], owner: str
+    declarations: Sequence[tuple[str, Sequence[Parameter]]], owner: str, supports: Supports = "equal"
 ) -> tuple[Parameter, ...]:
     """Union by name of parameters declared by ``(predictor name, parameters)`` pairs.
 
     Kept in order of first appearance. Parameters of the same name are shared and must agree
-    in shape and support.
+    in shape, and in support with ``supports="equal"``; with ``"intersect"`` the shared
+    parameter's support is the intersection of the declared ones (it must not be empty).
     """
     merged: dict[str, tuple[Parameter, str]] = {}
     for declarer, parameters in declarations:
@@ -61,6 +66,9 @@ def merge_parameters(
                 merged[parameter.name] = (parameter, declarer)
                 continue
             first, first_owner = merged[parameter.name]
+            if supports == "intersect" and first.shape == parameter.shape:
+                merged[parameter.name] = (_intersected(first, parameter, f"{owner}: {first_owner!r} and {declarer!r}"), first_owner)
+                continue
             declared = (first.shape, first.lower, first.upper)
             if declared != (parameter.shape, parameter.lower, parameter.upper):
                 raise PredictorError(
@@ -71,6 +79,19 @@ def merge_parameters(
                     f"[{parameter.lower}, {parameter.upper}]); rename one with RenamedParameters"
                 )
     return tuple(parameter for parameter, _ in merged.values())
+
+
+def _intersected(first: Parameter, other: Parameter, where: str) -> Parameter:
+    """``first`` with the support shared with ``other``; its default, or else ``other``'s, must lie in it."""
+    lower, upper = max(first.lower, other.lower), min(first.upper, other.upper)
+    if not lower < upper:
+        raise PredictorError(
+            f"{where} declare parameter {first.name!r} with supports [{first.lower}, {first.upper}] and "
+            f"[{other.lower}, {other.upper}], which do not overlap"
+        )
+    inside = [p.default for p in (first, other) if np.all((lower <= np.asarray(p.default)) & (np.asarray(p.default) <= upper))]
+    default = inside[0] if inside else np.clip(first.default, lower, upper)
+    return dataclasses.replace(first, lower=lower, upper=upper, default=default)
 
 
 def combine_weights(predictors: Sequence[Predictor], combine: Combine, owner: str) -> np.ndarray:
@@ -132,7 +153,9 @@ def _broadcast_parameter(
 class _CombinedPredictor(Predictor):
     """Predictors evaluated side by side on shared parameters; subclasses reduce their outputs."""
 
-    def __init__(self, predictors: Sequence[Predictor], combine: Combine, name: str) -> None:
+    def __init__(
+        self, predictors: Sequence[Predictor], combine: Combine, name: str, supports: Supports = "equal"
+    ) -> None:
         self.name = name
         self.predictors = tuple(predictors)
         if not self.predictors:
@@ -142,7 +165,7 @@ class _CombinedPredictor(Predictor):
                 raise PredictorError(f"{name}: {part!r} is not a Predictor")
         self.combine = combine
         self.variation_weights = combine_weights(self.predictors, combine, name)
-        self.parameters = merge_parameters([(p.name, p.parameters) for p in self.predictors], name)
+        self.parameters = merge_parameters([(p.name, p.parameters) for p in self.predictors], name, supports)
 
     def _reduce(self, outputs: list[pt.TensorVariable]) -> pt.TensorVariable:
         raise NotImplementedError
@@ -160,7 +183,9 @@ class _CombinedPredictor(Predictor):
 class ConcatenatedPredictor(_CombinedPredictor):
     """Outputs of several predictors stacked into one vector of ``sum(n_out_i)`` bins.
 
-    Parameters of the same name are shared. :attr:`output_slices` gives each part's bins.
+    Parameters of the same name are shared (``supports``: see :func:`merge_parameters`).
+    :attr:`output_slices` gives each part's bins. The sums of squared weights are concatenated
+    too when every part has them.
     """
 
     def __init__(
@@ -169,14 +194,21 @@ class ConcatenatedPredictor(_CombinedPredictor):
         *,
         combine: Combine = "same",
         name: str = "concatenated",
+        supports: Supports = "equal",
     ) -> None:
-        super().__init__(predictors, combine, name)
+        super().__init__(predictors, combine, name, supports)
         edges = np.cumsum([0] + [part.n_out for part in self.predictors])
         self.n_out = int(edges[-1])
         self.output_slices = tuple(slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]))
 
     def _reduce(self, outputs: list[pt.TensorVariable]) -> pt.TensorVariable:
         return pt.concatenate(outputs, axis=1)
+
+    def expected_sumw2(self, params: Mapping[str, TensorLike]) -> pt.TensorVariable | None:
+        parts = [part.expected_sumw2(params) for part in self.predictors]
+        if any(part is None for part in parts):
+            return None
+        return self._reduce(align_variations(parts, self.predictors, self.combine))
 
 
 class SumPredictor(_CombinedPredictor):
