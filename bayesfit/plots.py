@@ -23,7 +23,9 @@ from typing import Any, NamedTuple, TypeVar
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import ndimage, stats
 
 from bayesfit.binning.histogram import finite_edges
@@ -204,9 +206,11 @@ def plot_ratio(
     observed, prediction = np.asarray(observed, dtype=float), np.asarray(prediction, dtype=float)
     predicted = prediction > 0
     scale = np.where(predicted, prediction, np.nan)
+    reach = [np.zeros(0)]  # how far from 1 the points and the band go
     if band is not None:
-        lower, upper = (np.asarray(b, dtype=float) / scale for b in band)
-        _draw_band(ax, edges, np.nan_to_num(lower, nan=1.0), np.nan_to_num(upper, nan=1.0), label=band_label)
+        band_low, band_high = (np.asarray(b, dtype=float) / scale for b in band)
+        _draw_band(ax, edges, np.nan_to_num(band_low, nan=1.0), np.nan_to_num(band_high, nan=1.0), label=band_label)
+        reach.append(np.abs(np.concatenate([band_low[predicted], band_high[predicted]]) - 1))
     ax.axhline(1.0, color="k", linewidth=0.8)
     centres = np.sqrt(edges[:-1] * edges[1:]) if log_x else 0.5 * (edges[:-1] + edges[1:])
     lower, upper = garwood_interval(observed)
@@ -214,9 +218,10 @@ def plot_ratio(
     ax.errorbar(centres[predicted], ratio[predicted],
                 yerr=[((observed - lower) / scale)[predicted], ((upper - observed) / scale)[predicted]],
                 fmt="o", color="k", markersize=3, label="data")
-    shown = np.concatenate([ratio[predicted], [] if band is None else upper[predicted]])
-    top = float(np.nanmax(shown, initial=1.0)) if shown.size else 1.0
-    ax.set_ylim(0.0, float(np.clip(1.15 * top, 1.5, 3.0)))
+    reach.append(np.abs(ratio[predicted] - 1))
+    # symmetric about 1: wide enough for the points and the band, at least +-0.25, at most +-2
+    half = float(np.clip(1.25 * np.max(np.concatenate(reach), initial=0.0), 0.25, 2.0))
+    ax.set_ylim(max(0.0, 1.0 - half), 1.0 + half)
     if log_x:
         ax.set_xscale("log")
     ax.set_xlim(edges[0], edges[-1])
@@ -436,8 +441,8 @@ def plot_corner(idata: Any, var_names: Sequence[str], *, best_fit: Mapping[str, 
                 density = ndimage.gaussian_filter(np.histogram2d(x, y, bins=(x_edges, y_edges))[0], 1.0)
                 levels = _credible_levels(density, (0.95, 0.68))
                 centres_x, centres_y = 0.5 * (x_edges[1:] + x_edges[:-1]), 0.5 * (y_edges[1:] + y_edges[:-1])
-                ax.contourf(centres_x, centres_y, density.T, levels=[*levels, density.max() + 1.0],
-                            colors=["C0"] * len(levels), alpha=0.35)
+                shades = [to_rgba("C0", alpha) for alpha in (0.25, 0.55)[-len(levels):]]
+                ax.contourf(centres_x, centres_y, density.T, levels=[*levels, density.max() + 1.0], colors=shades)
                 ax.contour(centres_x, centres_y, density.T, levels=levels, colors="C0", linewidths=0.8)
                 ax.axvline(medians[column], color="k", linewidth=0.6)
                 ax.axhline(medians[row], color="k", linewidth=0.6)
@@ -448,6 +453,9 @@ def plot_corner(idata: Any, var_names: Sequence[str], *, best_fit: Mapping[str, 
                     ax.set_ylabel(columns[row][0])
                 else:
                     ax.tick_params(labelleft=False)
+            ax.xaxis.set_major_locator(MaxNLocator(4, prune="both"))
+            if column < row:
+                ax.yaxis.set_major_locator(MaxNLocator(4, prune="both"))
             if row == n - 1:
                 ax.set_xlabel(x_label)
                 ax.tick_params(axis="x", labelrotation=45, labelsize=8)
@@ -457,7 +465,8 @@ def plot_corner(idata: Any, var_names: Sequence[str], *, best_fit: Mapping[str, 
     handles = [plt.Line2D([], [], color="k", linewidth=0.8, label="posterior median")]
     if marked is not None:
         handles.append(plt.Line2D([], [], color="C3", marker="o", linestyle="dashed", markersize=3, label="best fit"))
-    handles.append(plt.Rectangle((0, 0), 1, 1, color="C0", alpha=0.5, label="68%, 95% credible"))
+    handles += [plt.Rectangle((0, 0), 1, 1, color=to_rgba("C0", alpha), label=f"{mass} credible")
+                for alpha, mass in ((0.55, "68%"), (0.25, "95%"))]
     figure.legend(handles=handles, loc="upper right", frameon=False, fontsize=9,
                   bbox_to_anchor=(1 - 0.1 / side, 1 - 0.1 / side))
     return figure
