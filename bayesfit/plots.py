@@ -199,7 +199,7 @@ def plot_ratio(
     """Data over prediction per bin, with Poisson (Garwood) error bars and ``band`` over prediction.
 
     ``edges`` ``(n + 1,)``; ``observed``, ``prediction`` and the ``(lower, upper)`` of ``band``
-    ``(n,)``. Bins with no prediction are left out.
+    ``(n,)``. Bins with no prediction, and the points of bins with no data, are left out.
     """
     ax = _axes(ax)
     edges = finite_edges(edges)
@@ -215,10 +215,11 @@ def plot_ratio(
     centres = np.sqrt(edges[:-1] * edges[1:]) if log_x else 0.5 * (edges[:-1] + edges[1:])
     lower, upper = garwood_interval(observed)
     ratio = observed / scale
-    ax.errorbar(centres[predicted], ratio[predicted],
-                yerr=[((observed - lower) / scale)[predicted], ((upper - observed) / scale)[predicted]],
+    shown = predicted & (observed > 0)  # an empty bin's upper error over a tiny prediction says little
+    ax.errorbar(centres[shown], ratio[shown],
+                yerr=[((observed - lower) / scale)[shown], ((upper - observed) / scale)[shown]],
                 fmt="o", color="k", markersize=3, label="data")
-    reach.append(np.abs(ratio[predicted] - 1))
+    reach.append(np.abs(ratio[shown] - 1))
     # symmetric about 1: wide enough for the points and the band, at least +-0.25, at most +-2
     half = float(np.clip(1.25 * np.max(np.concatenate(reach), initial=0.0), 0.25, 2.0))
     ax.set_ylim(max(0.0, 1.0 - half), 1.0 + half)
@@ -277,8 +278,11 @@ def plot_data_mc(
              if expected is None else np.asarray(expected, dtype=float))
     plot_counts(edges, observed, components, expected=expected, expected_label=expected_label, band=band,
                 band_label=band_label, ylabel=ylabel, log_x=log_x, log_y=log_y, ax=main)
-    low, high = main.get_ylim()  # room for the legend above the highest bin
-    main.set_ylim(low, high * (high / low) ** 0.4 if log_y else 1.35 * high)
+    low, high = main.get_ylim()
+    if log_y:  # down to a third of the smallest prediction or count, not to the smallest component
+        shown = np.concatenate([total[total > 0], np.asarray(observed, dtype=float)[np.asarray(observed) > 0]])
+        low = max(low, float(np.min(shown, initial=high)) / 3.0)
+    main.set_ylim(low, high * (high / low) ** 0.4 if log_y else 1.35 * high)  # room for the legend
     main.set_xlabel("")
     main.set_title(title)
     plot_ratio(edges, observed, total, band=band, band_label=band_label, xlabel=xlabel, log_x=log_x, ax=ratio)
@@ -568,7 +572,7 @@ def plot_pulls(pulls: Mapping[str, Any], ax: Axes | None = None) -> Figure:
     first = next(iter(pulls.values()))
     n_rows = len(first.labels)
     if ax is None:
-        ax = plt.subplots(figsize=(6.4, 1.2 + 0.18 * max(n_rows, 5)), layout="constrained")[1]
+        ax = plt.subplots(figsize=(6.4, 1.4 + 0.22 * max(n_rows, 5)), layout="constrained")[1]
     rows = np.arange(n_rows)
     ax.axvspan(-2, 2, color="gold", alpha=0.35, linewidth=0)
     ax.axvspan(-1, 1, color="limegreen", alpha=0.35, linewidth=0)
@@ -581,7 +585,7 @@ def plot_pulls(pulls: Mapping[str, Any], ax: Axes | None = None) -> Figure:
     ax.tick_params(axis="y", which="minor", left=False, right=False)
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_xlabel(r"pull $(\hat\theta - \theta_0) / \Delta\theta$")
-    ax.legend(frameon=False, loc="lower right", fontsize=8)
+    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(pulls), fontsize=8)
     return ax.figure
 
 

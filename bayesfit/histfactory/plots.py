@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bayesfit.errors import WorkspaceError
 from bayesfit.histfactory.build import HistFactoryPredictor
@@ -70,5 +71,9 @@ def channel_figures(
                     title=f"{channel}: {title}",
                     axes=pair,
                 )
+                pair[1].xaxis.set_major_locator(MaxNLocator(integer=True))
+            for pair in axes[1:]:  # the y axes are shared
+                pair[0].set_ylabel("")
+                pair[1].set_ylabel("")
         figures[f"channel_{channel}"] = figure
     return figures
