@@ -223,6 +223,10 @@ def plot_ratio(
     # symmetric about 1: wide enough for the points and the band, at least +-0.25, at most +-2
     half = float(np.clip(1.25 * np.max(np.concatenate(reach), initial=0.0), 0.25, 2.0))
     ax.set_ylim(max(0.0, 1.0 - half), 1.0 + half)
+    above = shown & (ratio > 1.0 + half)  # off the panel: an arrow at its top edge
+    if above.any():
+        ax.plot(centres[above], np.full(above.sum(), 1.0 + 0.9 * half), "^", color="k", markersize=4,
+                label="data off the scale")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlim(edges[0], edges[-1])

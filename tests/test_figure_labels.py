@@ -118,6 +118,11 @@ def test_data_mc_ratio_panel_divides_data_and_band_by_the_prediction():
     band = next(patch for patch in ratio.patches if patch.get_label() == "posterior predictive 68%")
     top = band.get_path().vertices[:, 1].max()
     assert top == pytest.approx(1.5)  # (2 + 1) / 2
+    # a ratio beyond the panel is an arrow at its top
+    ratio = plots.plot_data_mc(np.arange(4.0), np.array([3.0, 1.0, 2.0]), {"a": np.array([3.0, 0.01, 2.0])}).axes[1]
+    arrow = next(line for line in ratio.get_lines() if line.get_label() == "data off the scale")
+    low, high = ratio.get_ylim()
+    assert list(arrow.get_xdata()) == [1.5] and low < arrow.get_ydata()[0] < high
     plt.close("all")
 
 
