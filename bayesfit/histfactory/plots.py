@@ -1,6 +1,7 @@
 """Figures of a workspace fit: pre-/post-fit counts per channel, samples stacked by name.
 
-Channels of a workspace carry no bin edges, so bins are drawn against their index. The pulls of
+Channels of a workspace carry no bin edges, so bins are drawn against their index (bin ``i``
+from ``i - 0.5`` to ``i + 0.5``). The pulls of
 the nuisance parameters are generic (:func:`bayesfit.inference.ranking.pulls`,
 :func:`bayesfit.plots.plot_pulls`).
 """
@@ -52,7 +53,7 @@ def channel_figures(
     figures = {}
     for channel, bins in layout.channel_slices.items():
         n = bins.stop - bins.start
-        edges = np.arange(n + 1, dtype=float)
+        edges = np.arange(n + 1, dtype=float) - 0.5  # bin i centred on the integer i
         present = np.flatnonzero(np.abs(layout.nominal[:, bins]).sum(axis=1) > 0)
         with hep_style():
             figure, axes = data_mc_axes(2, sharey=True)
