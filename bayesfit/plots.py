@@ -4,9 +4,9 @@ The array-level functions (:func:`plot_counts`, :func:`plot_ratio`, :func:`plot_
 draw on a matplotlib ``Axes`` (created if not given) and return it; inputs are plain arrays (bin
 edges, counts), so the plots know nothing of binnings or models. Projections of a
 multi-dimensional binning are made by the caller (``Histogram.project``) before plotting. The
-functions of results objects (:func:`plot_data_mc`, :func:`plot_correlation`,
-:func:`plot_cls_scan`, :func:`plot_ranking`, :func:`plot_pulls`, :func:`plot_corner`,
-:func:`plot_posterior_vs_prior`) return a ``Figure``.
+data/MC figure (:func:`plot_data_mc`: counts over a ratio panel) and the figures of results
+objects (:func:`plot_correlation`, :func:`plot_cls_scan`, :func:`plot_ranking`,
+:func:`plot_pulls`, :func:`plot_corner`, :func:`plot_posterior_vs_prior`) return a ``Figure``.
 
 Style: with mplhep installed (``pip install bayesfit[plot]``) the figures these functions create
 are drawn in mplhep's ROOT style, scaled to their size (:func:`hep_style`); the style is applied
@@ -99,7 +99,8 @@ def _styled(function: _Plot) -> _Plot:
             figure = result if isinstance(result, Figure) else getattr(np.ravel(result)[0], "figure", None)
             for ax in figure.axes if figure is not None else ():
                 for axis in (ax.xaxis, ax.yaxis):
-                    axis.get_major_ticks(1), axis.get_minor_ticks(1)
+                    axis.get_major_ticks(1)
+                    axis.get_minor_ticks(1)
         return result
 
     return draw  # type: ignore[return-value]
@@ -139,7 +140,8 @@ def plot_counts(
     expected:
         Total expectation ``(n,)`` drawn as a line labelled ``expected_label``, if given.
     band:
-        ``(lower, upper)`` per bin, e.g. posterior-predictive quantiles, drawn as a shaded band.
+        ``(lower, upper)`` per bin, e.g. posterior-predictive quantiles, drawn hatched over the
+        components.
     """
     ax = _axes(ax)
     edges = finite_edges(edges)
