@@ -427,6 +427,8 @@ def plot_corner(idata: Any, var_names: Sequence[str], *, best_fit: Mapping[str, 
     figure, axes = plt.subplots(n, n, figsize=(side, side), squeeze=False, sharex="col")
     figure.subplots_adjust(left=0.8 / side, bottom=0.8 / side, right=1 - 0.1 / side, top=1 - 0.1 / side,
                            wspace=0.0, hspace=0.0)
+    # labels as wide as a panel at most: about 0.6 em per character
+    label_size = float(np.clip(CORNER_PANEL * 72 / (0.6 * max(len(label) for label, _ in columns)), 7.0, 12.0))
     ranges = [np.quantile(draws, [0.002, 0.998]) for _, draws in columns]
     medians = [float(np.median(draws)) for _, draws in columns]
     for row in range(n):
@@ -460,14 +462,14 @@ def plot_corner(idata: Any, var_names: Sequence[str], *, best_fit: Mapping[str, 
                     ax.plot(marked[column], marked[row], "o", color="C3", markersize=3)
                 ax.set_ylim(*ranges[row])
                 if column == 0:
-                    ax.set_ylabel(columns[row][0])
+                    ax.set_ylabel(columns[row][0], fontsize=label_size)
                 else:
                     ax.tick_params(labelleft=False)
             ax.xaxis.set_major_locator(MaxNLocator(4, prune="both"))
             if column < row:
                 ax.yaxis.set_major_locator(MaxNLocator(4, prune="both"))
             if row == n - 1:
-                ax.set_xlabel(x_label)
+                ax.set_xlabel(x_label, fontsize=label_size)
                 ax.tick_params(axis="x", labelrotation=45, labelsize=8)
             else:
                 ax.tick_params(labelbottom=False)
