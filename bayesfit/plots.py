@@ -519,7 +519,7 @@ def plot_correlation(fit_result: Any, ax: Axes | None = None, max_entries: int =
             ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(value) > 0.6 else "black")
     ax.tick_params(which="minor", left=False, right=False, top=False, bottom=False)
-    ax.set_title("correlation of the fitted parameters")
+    ax.set_title("correlation of the fitted parameters", fontsize=10)
     return ax.figure
 
 
