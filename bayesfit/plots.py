@@ -1,27 +1,49 @@
 """The plots physicists expect from a binned fit.
 
-Every function draws on a matplotlib ``Axes`` (created if not given) and returns it; inputs are
-plain arrays (bin edges, counts), so the plots know nothing of binnings or models. Projections of a
-multi-dimensional binning are made by the caller (``Histogram.project``) before plotting.
+The array-level functions (:func:`plot_counts`, :func:`plot_ratio`, :func:`plot_profile`, ...)
+draw on a matplotlib ``Axes`` (created if not given) and return it; inputs are plain arrays (bin
+edges, counts), so the plots know nothing of binnings or models. Projections of a
+multi-dimensional binning are made by the caller (``Histogram.project``) before plotting. The
+data/MC figure (:func:`plot_data_mc`: counts over a ratio panel) and the figures of results
+objects (:func:`plot_correlation`, :func:`plot_cls_scan`, :func:`plot_ranking`,
+:func:`plot_pulls`, :func:`plot_corner`, :func:`plot_posterior_vs_prior`) return a ``Figure``.
+
+Style: with mplhep installed (``pip install bayesfit[plot]``) the figures these functions create
+are drawn in mplhep's ROOT style, scaled to their size (:func:`hep_style`); the style is applied
+while a function draws, never globally. Without mplhep they are plain matplotlib.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, NamedTuple, TypeVar
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from scipy import stats
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from scipy import ndimage, stats
 
 from bayesfit.binning.histogram import finite_edges
 
 __all__ = [
+    "data_mc_axes",
     "finite_edges",
     "garwood_interval",
+    "hep_style",
     "plot_counts",
+    "plot_data_mc",
+    "plot_ratio",
+    "plot_correlation",
+    "plot_cls_scan",
+    "plot_posterior_vs_prior",
     "plot_profile",
+    "plot_pulls",
+    "plot_ranking",
     "plot_pvalue_scan",
     "plot_throw_band",
     "plot_corner",
@@ -38,16 +60,64 @@ def garwood_interval(counts: np.ndarray, level: float = 0.682689) -> tuple[np.nd
     return lower, upper
 
 
+#: mplhep's ROOT style is made for 10 x 10 inch figures; these figures are about 6 x 4.5 inches.
+_SCALED_TO_FIGURES = {
+    "font.size": 12,
+    "axes.linewidth": 1.0,
+    "xtick.major.size": 6,
+    "xtick.minor.size": 3,
+    "ytick.major.size": 6,
+    "ytick.minor.size": 3,
+    "xaxis.labellocation": "center",
+    "yaxis.labellocation": "center",
+}
+
+
+def hep_style() -> AbstractContextManager[Any]:
+    """A context drawing in mplhep's ROOT style (ticks inside on all sides, minor ticks, HEP fonts),
+    scaled to figures of about 6 inches; without mplhep installed, a context that changes nothing."""
+    try:
+        import mplhep
+    except ImportError:
+        return nullcontext()
+    # matplotlib's own mathtext fonts: mplhep's are looked up when a figure is saved, outside the style
+    style = {key: value for key, value in mplhep.style.ROOT.items() if not key.startswith("mathtext.")}
+    return plt.style.context({**style, **_SCALED_TO_FIGURES})
+
+
+_Plot = TypeVar("_Plot", bound=Callable[..., Any])
+
+
+def _styled(function: _Plot) -> _Plot:
+    """Draw ``function`` inside :func:`hep_style`. Its figure's first ticks are made inside the
+    style too (matplotlib makes ticks lazily and copies the first one's look to the others)."""
+
+    @functools.wraps(function)
+    def draw(*args: Any, **kwargs: Any) -> Any:
+        with hep_style():
+            result = function(*args, **kwargs)
+            figure = result if isinstance(result, Figure) else getattr(np.ravel(result)[0], "figure", None)
+            for ax in figure.axes if figure is not None else ():
+                for axis in (ax.xaxis, ax.yaxis):
+                    axis.get_major_ticks(1)
+                    axis.get_minor_ticks(1)
+        return result
+
+    return draw  # type: ignore[return-value]
+
+
 def _axes(ax: Axes | None) -> Axes:
     return ax if ax is not None else plt.subplots(figsize=(6.4, 4.4), layout="constrained")[1]
 
 
+@_styled
 def plot_counts(
     edges: np.ndarray,
     observed: np.ndarray | None = None,
     components: Mapping[str, np.ndarray] | None = None,
     *,
     expected: np.ndarray | None = None,
+    expected_label: str = "best fit",
     band: tuple[np.ndarray, np.ndarray] | None = None,
     band_label: str = "posterior predictive 68%",
     xlabel: str = "",
@@ -68,22 +138,22 @@ def plot_counts(
         Expected counts per component (e.g. ``{"atmospheric": ..., "astrophysical": ...}``), each
         ``(n,)``, drawn stacked in the given order.
     expected:
-        Total expectation ``(n,)`` drawn as a line (e.g. the best fit), if given.
+        Total expectation ``(n,)`` drawn as a line labelled ``expected_label``, if given.
     band:
-        ``(lower, upper)`` per bin, e.g. posterior-predictive quantiles, drawn as a shaded band.
+        ``(lower, upper)`` per bin, e.g. posterior-predictive quantiles, drawn hatched over the
+        components.
     """
     ax = _axes(ax)
     edges = finite_edges(edges)
-    if band is not None:  # drawn first, so that the components stay readable on top of it
-        lower, upper = (np.asarray(b, dtype=float) for b in band)
-        ax.stairs(upper, edges, baseline=lower, fill=True, color="0.5", alpha=0.3, label=band_label)
     bottom = np.zeros(len(edges) - 1)
     for index, (label, counts) in enumerate((components or {}).items()):
         counts = np.asarray(counts, dtype=float)
         ax.stairs(bottom + counts, edges, baseline=bottom, fill=True, alpha=0.55, color=f"C{index}", label=label)
         bottom = bottom + counts
     if expected is not None:
-        ax.stairs(np.asarray(expected, float), edges, color="k", linewidth=1.5, label="best fit")
+        ax.stairs(np.asarray(expected, float), edges, color="k", linewidth=1.5, label=expected_label)
+    if band is not None:  # hatched over the components, which stay readable through it
+        _draw_band(ax, edges, *band, label=band_label)
     if observed is not None:
         observed = np.asarray(observed, dtype=float)
         centres = np.sqrt(edges[:-1] * edges[1:]) if log_x else 0.5 * (edges[:-1] + edges[1:])
@@ -109,6 +179,123 @@ def plot_counts(
     return ax
 
 
+def _draw_band(ax: Axes, edges: np.ndarray, lower: np.ndarray, upper: np.ndarray, label: str) -> None:
+    """A hatched band between ``lower`` and ``upper`` per bin."""
+    ax.stairs(np.asarray(upper, dtype=float), edges, baseline=np.asarray(lower, dtype=float), fill=True,
+              facecolor="none", edgecolor="0.25", hatch="////", linewidth=0, label=label)
+
+
+@_styled
+def plot_ratio(
+    edges: np.ndarray,
+    observed: np.ndarray,
+    prediction: np.ndarray,
+    *,
+    band: tuple[np.ndarray, np.ndarray] | None = None,
+    band_label: str = "posterior predictive 68%",
+    xlabel: str = "",
+    ylabel: str = "data / pred.",
+    log_x: bool = False,
+    ax: Axes | None = None,
+) -> Axes:
+    """Data over prediction per bin, with Poisson (Garwood) error bars and ``band`` over prediction.
+
+    ``edges`` ``(n + 1,)``; ``observed``, ``prediction`` and the ``(lower, upper)`` of ``band``
+    ``(n,)``. Bins with no prediction, and the points of bins with no data, are left out.
+    """
+    ax = _axes(ax)
+    edges = finite_edges(edges)
+    observed, prediction = np.asarray(observed, dtype=float), np.asarray(prediction, dtype=float)
+    predicted = prediction > 0
+    scale = np.where(predicted, prediction, np.nan)
+    reach = [np.zeros(0)]  # how far from 1 the points and the band go
+    if band is not None:
+        band_low, band_high = (np.asarray(b, dtype=float) / scale for b in band)
+        _draw_band(ax, edges, np.nan_to_num(band_low, nan=1.0), np.nan_to_num(band_high, nan=1.0), label=band_label)
+        reach.append(np.abs(np.concatenate([band_low[predicted], band_high[predicted]]) - 1))
+    ax.axhline(1.0, color="k", linewidth=0.8)
+    centres = np.sqrt(edges[:-1] * edges[1:]) if log_x else 0.5 * (edges[:-1] + edges[1:])
+    lower, upper = garwood_interval(observed)
+    ratio = observed / scale
+    shown = predicted & (observed > 0)  # an empty bin's upper error over a tiny prediction says little
+    ax.errorbar(centres[shown], ratio[shown],
+                yerr=[((observed - lower) / scale)[shown], ((upper - observed) / scale)[shown]],
+                fmt="o", color="k", markersize=3, label="data")
+    reach.append(np.abs(ratio[shown] - 1))
+    # symmetric about 1: wide enough for the points and the band, at least +-0.25, at most +-2
+    half = float(np.clip(1.25 * np.max(np.concatenate(reach), initial=0.0), 0.25, 2.0))
+    ax.set_ylim(max(0.0, 1.0 - half), 1.0 + half)
+    above = shown & (ratio > 1.0 + half)  # off the panel: an arrow at its top edge
+    if above.any():
+        ax.plot(centres[above], np.full(above.sum(), 1.0 + 0.9 * half), "^", color="k", markersize=4,
+                label="data off the scale")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def data_mc_axes(n_panels: int = 1, *, sharey: bool = False, width: float = 5.6,
+                 height: float = 5.2) -> tuple[Figure, list[tuple[Axes, Axes]]]:
+    """A figure of ``n_panels`` columns, each a counts panel over a ratio panel a third its height.
+
+    Returns the figure and ``[(counts_axes, ratio_axes), ...]``; each column shares its x axis.
+    """
+    figure, axes = plt.subplots(
+        2, n_panels, figsize=(width * n_panels, height), sharex="col", sharey="row" if sharey else False,
+        squeeze=False, layout="constrained", gridspec_kw={"height_ratios": [3, 1]},
+    )
+    figure.get_layout_engine().set(hspace=0.0, h_pad=0.02)
+    for ax in axes[0]:
+        ax.tick_params(labelbottom=False)
+    return figure, list(zip(axes[0], axes[1]))
+
+
+@_styled
+def plot_data_mc(
+    edges: np.ndarray,
+    observed: np.ndarray,
+    components: Mapping[str, np.ndarray],
+    *,
+    expected: np.ndarray | None = None,
+    expected_label: str = "best fit",
+    band: tuple[np.ndarray, np.ndarray] | None = None,
+    band_label: str = "posterior predictive 68%",
+    xlabel: str = "",
+    ylabel: str = "events per bin",
+    title: str = "",
+    log_x: bool = False,
+    log_y: bool = False,
+    axes: tuple[Axes, Axes] | None = None,
+) -> Figure:
+    """Data over the stacked prediction with a data / prediction ratio panel below (the data/MC plot).
+
+    ``components`` ``{name: (n,)}`` are stacked in the given order; the ratio is to ``expected``
+    ``(n,)`` (e.g. the best fit, drawn as a line labelled ``expected_label``), or to the sum of the
+    components. ``band`` ``(lower, upper)`` ``(n,)``, e.g. posterior-predictive quantiles, is drawn
+    on both panels. ``axes``: a ``(counts, ratio)`` pair from :func:`data_mc_axes`.
+    """
+    if axes is None:
+        axes = data_mc_axes()[1][0]
+    main, ratio = axes
+    total = (np.sum([np.asarray(c, dtype=float) for c in components.values()], axis=0)
+             if expected is None else np.asarray(expected, dtype=float))
+    plot_counts(edges, observed, components, expected=expected, expected_label=expected_label, band=band,
+                band_label=band_label, ylabel=ylabel, log_x=log_x, log_y=log_y, ax=main)
+    low, high = main.get_ylim()
+    if log_y:  # down to a third of the smallest prediction or count, not to the smallest component
+        shown = np.concatenate([total[total > 0], np.asarray(observed, dtype=float)[np.asarray(observed) > 0]])
+        low = max(low, float(np.min(shown, initial=high)) / 3.0)
+    main.set_ylim(low, high * (high / low) ** 0.4 if log_y else 1.35 * high)  # room for the legend
+    main.set_xlabel("")
+    main.set_title(title)
+    plot_ratio(edges, observed, total, band=band, band_label=band_label, xlabel=xlabel, log_x=log_x, ax=ratio)
+    return main.figure
+
+
+@_styled
 def plot_profile(
     values: np.ndarray,
     twice_delta_nll: np.ndarray,
@@ -132,6 +319,7 @@ def plot_profile(
     return ax
 
 
+@_styled
 def plot_pvalue_scan(
     values: np.ndarray | Mapping[str, np.ndarray],
     p_values: Mapping[str, np.ndarray],
@@ -156,6 +344,7 @@ def plot_pvalue_scan(
     return ax
 
 
+@_styled
 def plot_throw_band(
     edges: np.ndarray,
     throws: np.ndarray,
@@ -182,12 +371,117 @@ def plot_throw_band(
     return ax
 
 
-def plot_corner(idata: Any, var_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
-    """Corner plot of the posterior: pairwise densities with marginals (ArviZ ``plot_pair``)."""
-    import arviz as az
+class _Column(NamedTuple):
+    """The draws of one entry: its variable, flat index in it, label, and draws ``(n_draws,)``."""
 
-    options = {"kind": "kde", "marginals": True, "point_estimate": "median", **kwargs}
-    return az.plot_pair(idata, var_names=list(var_names) if var_names else None, **options)
+    variable: str
+    index: int
+    label: str
+    draws: np.ndarray
+
+
+def _entry_columns(group: Any, var_names: Sequence[str]) -> list[_Column]:
+    """Every entry of ``var_names`` in an ArviZ group (``posterior``, ``prior``): scalars labelled
+    by name, vector entries by their coordinate (``weights[signal]``) or index."""
+    columns = []
+    for name in var_names:
+        values = group[name]
+        flat = np.asarray(values.values).reshape(values.shape[0] * values.shape[1], -1)
+        entry_dims = [dim for dim in values.dims if dim not in ("chain", "draw")]
+        coordinates = (list(np.asarray(group[entry_dims[0]].values))
+                       if len(entry_dims) == 1 and entry_dims[0] in group.coords else list(range(flat.shape[1])))
+        for entry in range(flat.shape[1]):
+            label = name if not entry_dims else f"{name}[{coordinates[entry]}]"
+            columns.append(_Column(name, entry, label, flat[:, entry]))
+    return columns
+
+
+def _credible_levels(density: np.ndarray, masses: Sequence[float]) -> list[float]:
+    """Density values enclosing the highest-density ``masses`` of a 2-D histogram, strictly
+    increasing (levels that coincide in a sparse histogram are drawn once)."""
+    ordered = np.sort(density.ravel())[::-1]
+    cumulative = np.cumsum(ordered) / ordered.sum()
+    levels = ordered[np.minimum(np.searchsorted(cumulative, masses), ordered.size - 1)]
+    return [float(level) for level in np.unique(np.maximum(levels, np.finfo(float).tiny))]
+
+
+#: Side of one corner-plot panel, inches.
+CORNER_PANEL = 1.9
+
+
+@_styled
+def plot_corner(idata: Any, var_names: Sequence[str], *, best_fit: Mapping[str, Any] | None = None,
+                bins: int = 25) -> Figure:
+    """Corner plot of the posterior: the 68% and 95% highest-density regions of every pair of
+    entries below the diagonal, each entry's marginal histogram on it, posterior medians as lines.
+
+    The figure is ``CORNER_PANEL`` inches per entry, with no space between panels. ``best_fit``:
+    values by variable name (e.g. :attr:`FitResult.values`), marked as a point when given.
+    """
+    columns = [(column.label, column.draws) for column in _entry_columns(idata.posterior, var_names)]
+    marked = None
+    if best_fit is not None:
+        marked = [float(np.ravel(best_fit[c.variable])[c.index]) for c in _entry_columns(idata.posterior, var_names)]
+    n = len(columns)
+    side = CORNER_PANEL * n + 0.9
+    figure, axes = plt.subplots(n, n, figsize=(side, side), squeeze=False, sharex="col")
+    figure.subplots_adjust(left=0.8 / side, bottom=0.8 / side, right=1 - 0.1 / side, top=1 - 0.1 / side,
+                           wspace=0.0, hspace=0.0)
+    # labels as wide as a panel at most: about 0.6 em per character
+    label_size = float(np.clip(CORNER_PANEL * 72 / (0.6 * max(len(label) for label, _ in columns)), 7.0, 12.0))
+    ranges = [np.quantile(draws, [0.002, 0.998]) for _, draws in columns]
+    medians = [float(np.median(draws)) for _, draws in columns]
+    for row in range(n):
+        for column in range(n):
+            ax = axes[row, column]
+            if column > row:
+                ax.set_visible(False)
+                continue
+            x_label, x = columns[column]
+            x_edges = np.linspace(*ranges[column], bins + 1)
+            if row == column:
+                ax.hist(x, bins=x_edges, histtype="stepfilled", color="C0", alpha=0.5)
+                ax.hist(x, bins=x_edges, histtype="step", color="C0")
+                ax.axvline(medians[column], color="k", linewidth=0.8)
+                if marked is not None:
+                    ax.axvline(marked[column], color="C3", linestyle="dashed", linewidth=0.8)
+                ax.set_yticks([])
+            else:
+                y = columns[row][1]
+                y_edges = np.linspace(*ranges[row], bins + 1)
+                # smoothed over about a bin, as corner.py does, so that a few thousand draws give smooth regions
+                density = ndimage.gaussian_filter(np.histogram2d(x, y, bins=(x_edges, y_edges))[0], 1.0)
+                levels = _credible_levels(density, (0.95, 0.68))
+                centres_x, centres_y = 0.5 * (x_edges[1:] + x_edges[:-1]), 0.5 * (y_edges[1:] + y_edges[:-1])
+                shades = [to_rgba("C0", alpha) for alpha in (0.25, 0.55)[-len(levels):]]
+                ax.contourf(centres_x, centres_y, density.T, levels=[*levels, density.max() + 1.0], colors=shades)
+                ax.contour(centres_x, centres_y, density.T, levels=levels, colors="C0", linewidths=0.8)
+                ax.axvline(medians[column], color="k", linewidth=0.6)
+                ax.axhline(medians[row], color="k", linewidth=0.6)
+                if marked is not None:
+                    ax.plot(marked[column], marked[row], "o", color="C3", markersize=3)
+                ax.set_ylim(*ranges[row])
+                if column == 0:
+                    ax.set_ylabel(columns[row][0], fontsize=label_size)
+                else:
+                    ax.tick_params(labelleft=False)
+            ax.xaxis.set_major_locator(MaxNLocator(4, prune="both"))
+            if column < row:
+                ax.yaxis.set_major_locator(MaxNLocator(4, prune="both"))
+            if row == n - 1:
+                ax.set_xlabel(x_label, fontsize=label_size)
+                ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+            else:
+                ax.tick_params(labelbottom=False)
+            ax.tick_params(axis="y", labelsize=8)
+    handles = [plt.Line2D([], [], color="k", linewidth=0.8, label="posterior median")]
+    if marked is not None:
+        handles.append(plt.Line2D([], [], color="C3", marker="o", linestyle="dashed", markersize=3, label="best fit"))
+    handles += [plt.Rectangle((0, 0), 1, 1, color=to_rgba("C0", alpha), label=f"{mass} credible")
+                for alpha, mass in ((0.55, "68%"), (0.25, "95%"))]
+    figure.legend(handles=handles, loc="upper right", frameon=False, fontsize=9,
+                  bbox_to_anchor=(1 - 0.1 / side, 1 - 0.1 / side))
+    return figure
 
 
 def plot_traces(idata: Any, var_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
@@ -197,7 +491,8 @@ def plot_traces(idata: Any, var_names: Sequence[str] | None = None, **kwargs: An
     return az.plot_trace(idata, var_names=list(var_names) if var_names else None, **kwargs)
 
 
-def plot_correlation(fit_result: Any, ax: Axes | None = None, max_entries: int = 40) -> Axes:
+@_styled
+def plot_correlation(fit_result: Any, ax: Axes | None = None, max_entries: int = 40) -> Figure:
     """Correlation matrix of a fit's free entries (from its covariance), annotated when small.
 
     With more than ``max_entries`` entries, those most correlated with any other are shown.
@@ -223,11 +518,13 @@ def plot_correlation(fit_result: Any, ax: Axes | None = None, max_entries: int =
         for (row, column), value in np.ndenumerate(correlation):
             ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(value) > 0.6 else "black")
-    ax.set_title("correlation of the fitted parameters")
-    return ax
+    ax.tick_params(which="minor", left=False, right=False, top=False, bottom=False)
+    ax.set_title("correlation of the fitted parameters", fontsize=10)
+    return ax.figure
 
 
-def plot_cls_scan(limit: Any, ax: Axes | None = None) -> Axes:
+@_styled
+def plot_cls_scan(limit: Any, ax: Axes | None = None) -> Figure:
     """The CLs scan of an upper limit: observed CLs, the expected median with its 1 and 2 sigma bands
     (the Brazil band), the ``1 - level`` line, and the observed and expected limits."""
     if limit.scan is None:
@@ -246,10 +543,11 @@ def plot_cls_scan(limit: Any, ax: Axes | None = None) -> Axes:
     ax.set_title(f"{round(100 * limit.level)}% CLs upper limit: {limit.observed:.3g} "
                  f"(expected {np.asarray(limit.expected)[2]:.3g})", fontsize=10)
     ax.legend(frameon=False, fontsize=8)
-    return ax
+    return ax.figure
 
 
-def plot_ranking(ranking: Any, max_entries: int = 20, ax: Axes | None = None) -> Axes:
+@_styled
+def plot_ranking(ranking: Any, max_entries: int = 20, ax: Axes | None = None) -> Figure:
     """The nuisance-parameter ranking: post-fit (filled) and pre-fit (open) impacts on the POI of the
     ``max_entries`` highest-ranked entries (bars, bottom axis) with their pulls (points, top axis)."""
     n = min(max_entries, len(ranking.labels))
@@ -269,24 +567,42 @@ def plot_ranking(ranking: Any, max_entries: int = 20, ax: Axes | None = None) ->
                    label="pull")
     pulls.set_xlim(-2.5, 2.5)
     pulls.set_xlabel(r"pull $(\hat\theta - \theta_0) / \Delta\theta$")
+    ax.tick_params(axis="y", which="minor", left=False, right=False)
     ax.legend(frameon=False, fontsize=7, loc="lower right")
-    return ax
+    return ax.figure
 
 
-def plot_posterior_vs_prior(posterior: Any, prior: Any, var_names: Sequence[str]) -> Any:
+@_styled
+def plot_pulls(pulls: Mapping[str, Any], ax: Axes | None = None) -> Figure:
+    """Pulls and constraints of the constrained entries (:class:`~bayesfit.inference.results.PullsResult`),
+    one row per entry; several estimates (e.g. ``"ML fit"`` and ``"posterior"``) side by side, over
+    the 1 and 2 sd bands of the priors. A pull at 0 with error 1: the data taught nothing of it."""
+    first = next(iter(pulls.values()))
+    n_rows = len(first.labels)
+    if ax is None:
+        ax = plt.subplots(figsize=(6.4, 1.4 + 0.22 * max(n_rows, 5)), layout="constrained")[1]
+    rows = np.arange(n_rows)
+    ax.axvspan(-2, 2, color="gold", alpha=0.35, linewidth=0)
+    ax.axvspan(-1, 1, color="limegreen", alpha=0.35, linewidth=0)
+    ax.axvline(0.0, color="k", linewidth=0.6)
+    offsets = np.linspace(-0.2, 0.2, len(pulls)) if len(pulls) > 1 else [0.0]
+    for index, ((label, entry), offset) in enumerate(zip(pulls.items(), offsets)):
+        ax.errorbar(entry.pull, rows + offset, xerr=entry.error, fmt="o", markersize=3, color=f"C{index}",
+                    elinewidth=1, label=label)
+    ax.set_yticks(rows, first.labels, fontsize=6 if n_rows > 40 else 8)
+    ax.tick_params(axis="y", which="minor", left=False, right=False)
+    ax.set_ylim(n_rows - 0.5, -0.5)
+    ax.set_xlabel(r"pull $(\hat\theta - \theta_0) / \Delta\theta$")
+    ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(pulls), fontsize=8)
+    return ax.figure
+
+
+@_styled
+def plot_posterior_vs_prior(posterior: Any, prior: Any, var_names: Sequence[str]) -> Figure:
     """Marginal posterior against prior of each entry of ``var_names``: histograms of the posterior
     draws and of prior draws (``prior``: an InferenceData with a ``prior`` group, or ``None``)."""
-    columns = []
-    for name in var_names:
-        draws = np.asarray(posterior.posterior[name].values)
-        flat = draws.reshape(draws.shape[0] * draws.shape[1], -1)
-        prior_draws = None
-        if prior is not None and name in prior.prior:
-            values = np.asarray(prior.prior[name].values)
-            prior_draws = values.reshape(values.shape[0] * values.shape[1], -1)
-        for entry in range(flat.shape[1]):
-            label = name if flat.shape[1] == 1 else f"{name}[{entry}]"
-            columns.append((label, flat[:, entry], None if prior_draws is None else prior_draws[:, entry]))
+    priors = {} if prior is None else {c.label: c.draws for c in _entry_columns(prior.prior, [n for n in var_names if n in prior.prior])}
+    columns = [(c.label, c.draws, priors.get(c.label)) for c in _entry_columns(posterior.posterior, var_names)]
     n_columns = min(len(columns), 4)
     n_rows = -(-len(columns) // n_columns)
     figure, axes = plt.subplots(n_rows, n_columns, figsize=(3.2 * n_columns, 2.6 * n_rows), squeeze=False,
@@ -301,6 +617,7 @@ def plot_posterior_vs_prior(posterior: Any, prior: Any, var_names: Sequence[str]
             ax.hist(prior_draws, bins=bins, weights=weights, histtype="step", color="k", label="prior")
         ax.set_xlabel(label)
         ax.set_yticks([])
+        ax.tick_params(axis="y", which="both", left=False, right=False)
     for ax in axes.ravel()[len(columns):]:
         ax.set_visible(False)
     axes.ravel()[0].legend(frameon=False, fontsize=8)

@@ -128,7 +128,7 @@ def main() -> None:
     with folder:  # all plots or none
         for name, figure in projection_figures(binning, CountsToPlot(counts, components, predictive)).items():
             folder.write_figure(f"{name}.png", figure)
-        folder.write_figure("corner.png", np.ravel(plot_corner(idata, PARAMETERS))[0].figure)
+        folder.write_figure("corner.png", plot_corner(idata, PARAMETERS))
         profile = plot_profile(scan.values, scan.twice_delta_nll, parameter="astro_gamma",
                                best_fit=float(result.values["astro_gamma"]))
         folder.write_figure("profile_astro_gamma.png", profile.figure)

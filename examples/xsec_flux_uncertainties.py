@@ -143,7 +143,7 @@ def _plot_all(folder: ResultFolder, analysis: Any, best: Any, posterior: Any, gr
     folder.write_figure("reco_posterior_predictive.png", ax.figure)
     ax = plot_pvalue_scan(grid, {f"model {label[0]}": p for label, p in scans.items()}, xlabel="model scale (Wilks)")
     folder.write_figure("wilks_pvalues.png", ax.figure)
-    folder.write_figure("corner.png", np.ravel(plot_corner(posterior, SCALES))[0].figure)
+    folder.write_figure("corner.png", plot_corner(posterior, SCALES))
     folder.write_figure("traces.png", np.ravel(plot_traces(posterior, SCALES))[0].figure)
 
 

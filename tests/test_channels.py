@@ -133,7 +133,7 @@ def test_the_combined_model_file_runs_and_its_summary_validates(tmp_path: Path) 
     assert channels["counting"]["bins"] == [0, 4] and channels["spectrum"]["bins"] == [4, 16]
     assert summary["data"]["events"] == channels["counting"]["events"] + channels["spectrum"]["events"]
     files = {path.name for path in result.files}
-    assert {"counting_channel_SR.png", "counting_pulls.png", "spectrum_counts_energy.png", "posterior.nc"} <= files
+    assert {"counting_channel_SR.png", "pulls.png", "spectrum_counts_energy.png", "posterior.nc"} <= files
     assert summary["upper_limit"]["observed"] > summary["fit"]["parameters"]["mu"]["value"]
     inputs = set(summary["provenance"]["inputs"])
     assert {str(INPUTS / name) for name in ("counting.json", "data.csv", "simulation.csv")} <= inputs

@@ -36,8 +36,8 @@ def test_plot_counts_stacks_components_and_draws_data():
         xlabel="x",
     )
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert labels == ["posterior predictive 68%", "background", "signal", "data"]
-    signal_top = ax.patches[2].get_path().vertices[:, 1].max()
+    assert labels == ["background", "signal", "posterior predictive 68%", "data"]  # the band hatched on top
+    signal_top = ax.patches[1].get_path().vertices[:, 1].max()
     assert signal_top == pytest.approx(4.0)  # signal drawn on top of background: max(1+2, 2+2, 1, 0.5)
     assert ax.get_xlim() == (-1.0, 3.0)  # infinite edges drawn one bin wide
     plt.close("all")
@@ -65,7 +65,7 @@ def test_correlation_matrix_is_the_normalised_covariance():
     from types import SimpleNamespace
 
     covariance = np.array([[4.0, 1.2, 0.0], [1.2, 1.0, -0.5], [0.0, -0.5, 0.25]])
-    ax = plots.plot_correlation(SimpleNamespace(covariance=covariance, labels=["a", "b[0]", "b[1]"]))
+    ax = plots.plot_correlation(SimpleNamespace(covariance=covariance, labels=["a", "b[0]", "b[1]"])).axes[0]
     shown = ax.images[0].get_array()
     np.testing.assert_allclose(shown, covariance / np.outer(np.sqrt(np.diag(covariance)), np.sqrt(np.diag(covariance))))
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b[0]", "b[1]"]
@@ -80,7 +80,7 @@ def test_cls_scan_draws_the_brazil_band_and_the_observed_curve():
     expected = np.exp(-scan[:, None] / np.array([2.5, 2.0, 1.5, 1.1, 0.8]))
     limit = UpperLimitResult("mu", 0.95, "cls", 2.9, np.array([1.5, 2.0, 2.5, 3.3, 4.4]), scan,
                              np.exp(-scan / 1.4), expected)
-    ax = plots.plot_cls_scan(limit)
+    ax = plots.plot_cls_scan(limit).axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == [r"expected $\pm 2\sigma$", r"expected $\pm 1\sigma$", "expected", "observed", "CLs = 0.05"]
     observed = next(line for line in ax.get_lines() if line.get_label() == "observed")

@@ -67,3 +67,17 @@ def test_impacts_equal_refits_by_scipy():
     largest = [max(abs(result.postfit_up[i]), abs(result.postfit_down[i])) for i in range(2)]
     assert largest[0] >= largest[1]  # ranked by post-fit impact
     assert set(result.to_dict()["impacts"]) == set(result.labels)
+
+
+def test_pulls_are_shifts_in_units_of_the_prior_sd():
+    from bayesfit.inference.ranking import pulls
+
+    model = _model()
+    values = {"weights": np.array([1.3, 0.85, 1.1])}
+    errors = {"weights": np.array([0.2, 0.05, 0.14])}
+    result = pulls(model, values, errors)
+    assert result.labels == ["weights[bkg_a]", "weights[bkg_b]"]
+    gamma_mean, gamma_sd = 51.0 / 50.0, np.sqrt(51.0) / 50.0  # Gamma(a + 1, tau) of the Poisson measurement
+    np.testing.assert_allclose(result.pull, [(0.85 - 1.0) / 0.1, (1.1 - gamma_mean) / gamma_sd])
+    np.testing.assert_allclose(result.error, [0.05 / 0.1, 0.14 / gamma_sd])
+    assert result.to_dict()["weights[bkg_a]"]["pull"] == pytest.approx(-1.5)

@@ -49,7 +49,7 @@ from bayesfit.binning import (
     RegularAxis,
     VariableAxis,
 )
-from bayesfit.errors import AnalysisFileError, BayesfitError, InferenceError, PredictorError
+from bayesfit.errors import AnalysisFileError, BayesfitError, BinningError, InferenceError, PredictorError
 from bayesfit.events import Events, load_events
 from bayesfit.expressions import Expression
 from bayesfit.priors import as_prior
@@ -91,20 +91,31 @@ def located(spec: AnalysisSpec, *path: Hashable) -> Iterator[None]:
 
 
 def build_binning(axes: Mapping[str, Mapping[str, Any]]) -> RectilinearBinning:
-    """A rectilinear binning from the ``binning:`` section (variable -> axis spec, slowest first)."""
+    """A rectilinear binning from the ``binning:`` section (variable -> axis spec, slowest first).
+
+    Each axis spec has one kind (``linear``, ``log10``, ``cos``, ``edges``, ``categories``) and
+    optionally a display ``label`` and ``unit``, and for categories their ``names``.
+    """
     built = []
     for variable, axis in axes.items():
-        (kind, settings), = axis.items()
+        display = {key: axis[key] for key in ("label", "unit") if key in axis}
+        (kind, settings), = ((key, value) for key, value in axis.items() if key not in ("label", "unit", "names"))
         if kind == "linear":
-            built.append(RegularAxis(variable, settings["start"], settings["stop"], settings["bins"]))
+            built.append(RegularAxis(variable, settings["start"], settings["stop"], settings["bins"], **display))
         elif kind == "log10":
-            built.append(Log10Axis(variable, settings["start"], settings["stop"], settings["bins"]))
+            built.append(Log10Axis(variable, settings["start"], settings["stop"], settings["bins"], **display))
         elif kind == "cos":
-            built.append(CosAxis(variable, settings["bins"]))
+            built.append(CosAxis(variable, settings["bins"], **display))
         elif kind == "edges":
-            built.append(VariableAxis(variable, settings))
+            built.append(VariableAxis(variable, settings, **display))
         else:
-            built.append(CategoryAxis(variable, settings))
+            names = axis.get("names")
+            if names is not None and len(names) != len(settings):
+                raise BinningError(
+                    f"axis {variable!r}: names must be {len(settings)} strings, one per category of "
+                    f"{list(settings)}, got {list(names)}"
+                )
+            built.append(CategoryAxis(variable, settings, None if names is None else tuple(names), **display))
     return RectilinearBinning(built)
 
 

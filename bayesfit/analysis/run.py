@@ -303,30 +303,39 @@ def _write_figures(
     results: Mapping[str, Any],
 ) -> list[Path]:
     """Write the analysis's own figures, then the generic ones: profiles and their p-values, the
-    correlation matrix, the CLs scan with the Brazil band, the ranking, and with a posterior the
-    corner plot, traces and posterior against prior."""
+    correlation matrix, the CLs scan with the Brazil band, the ranking, the pulls and constraints of
+    the constrained entries (fit, and posterior when sampled), and with a posterior the corner plot,
+    traces and posterior against prior."""
     import matplotlib
 
     matplotlib.use("Agg")
 
+    from bayesfit.inference.ranking import constrained_entries, pulls
     from bayesfit.plots import (
         plot_cls_scan,
         plot_corner,
         plot_correlation,
         plot_posterior_vs_prior,
         plot_profile,
+        plot_pulls,
         plot_pvalue_scan,
         plot_ranking,
         plot_traces,
     )
 
+    model = analysis.model
     files = [folder.write_figure(name, figure) for name, figure in analysis.figures(best_fit, idata).items()]
     if len(best_fit.labels) >= 2 and np.all(np.isfinite(best_fit.covariance)):
-        files.append(folder.write_figure("correlation.png", plot_correlation(best_fit).figure))
+        files.append(folder.write_figure("correlation.png", plot_correlation(best_fit)))
     if "cls_scan" in results:
-        files.append(folder.write_figure("cls_scan.png", plot_cls_scan(results["cls_scan"]).figure))
+        files.append(folder.write_figure("cls_scan.png", plot_cls_scan(results["cls_scan"])))
     if "ranking" in results and results["ranking"].labels:
-        files.append(folder.write_figure("ranking.png", plot_ranking(results["ranking"]).figure))
+        files.append(folder.write_figure("ranking.png", plot_ranking(results["ranking"])))
+    if constrained_entries(model):
+        estimates = {"ML fit": pulls(model, best_fit.values, best_fit.errors)}
+        if idata is not None:
+            estimates["posterior"] = pulls(model, *_posterior_moments(model, idata))
+        files.append(folder.write_figure("pulls.png", plot_pulls(estimates)))
     for parameter, scan in scans.items():
         best = scan.best_fit.value(scan.parameter)
         ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best)
@@ -340,15 +349,25 @@ def _write_figures(
         )
         files.append(folder.write_figure("pvalue_scans.png", ax.figure))
     if idata is not None:
-        names = corner_names(analysis.model, idata)
-        many = sum(idata.posterior[name].size // (idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"])
-                   for name in names) > CORNER_ENTRIES
-        corner = plot_corner(idata, names, **({"kind": "scatter", "marginals": True} if many else {}))
-        files.append(folder.write_figure("corner.png", np.ravel(corner)[0].figure))
+        names = corner_names(model, idata)
+        files.append(folder.write_figure("corner.png", plot_corner(idata, names, best_fit=best_fit.values)))
         traces = plot_traces(idata, names)
         files.append(folder.write_figure("traces.png", np.ravel(traces)[0].figure))
         files.append(folder.write_figure("posterior_prior.png", plot_posterior_vs_prior(idata, results.get("prior"), names)))
     return files
+
+
+def _posterior_moments(model: Any, idata: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Posterior means and sds of every variable, full shapes (fixed variables: value and 0)."""
+    means, sds = {}, {}
+    for variable in model.parameters:
+        if variable.name not in idata.posterior:
+            means[variable.name], sds[variable.name] = variable.start.astype(float), np.zeros(variable.shape)
+            continue
+        draws = idata.posterior[variable.name].values.reshape(-1, variable.size)
+        means[variable.name] = draws.mean(axis=0).reshape(variable.shape)
+        sds[variable.name] = draws.std(axis=0, ddof=1).reshape(variable.shape)
+    return means, sds
 
 
 #: Points of the CLs curve drawn when the limit itself came from root finding.

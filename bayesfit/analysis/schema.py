@@ -128,15 +128,27 @@ def _closed(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[
 
 _range = _closed({"start": _number, "stop": _number, "bins": _positive_int}, ("start", "stop", "bins"))
 
-AXIS_SCHEMA = _one_key(
-    {
-        "linear": _range,
-        "log10": _range,
-        "cos": _closed({"bins": _positive_int}, ("bins",)),
-        "edges": {"type": "array", "items": _number, "minItems": 2},
-        "categories": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
-    }
-)
+_AXIS_KINDS = {
+    "linear": _range,
+    "log10": _range,
+    "cos": _closed({"bins": _positive_int}, ("bins",)),
+    "edges": {"type": "array", "items": _number, "minItems": 2},
+    "categories": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+}
+#: One kind of axis, with an optional display ``label`` and ``unit`` (figures show "label [unit]")
+#: and, for categories, their ``names`` in the order of ``categories``.
+AXIS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        **_AXIS_KINDS,
+        "label": {"type": "string"},
+        "unit": {"type": "string"},
+        "names": {"type": "array", "items": _name, "minItems": 1},
+    },
+    "additionalProperties": False,
+    "oneOf": [{"required": [kind]} for kind in _AXIS_KINDS],
+    "dependentRequired": {"names": ["categories"]},
+}
 
 #: What an event source may add: the ``tree`` of a ROOT file, the ``branches`` (columns) to keep,
 #: columns to ``define`` by expressions and a ``cut`` expression (:mod:`bayesfit.expressions`).
@@ -232,6 +244,10 @@ FLUX_SCHEMA = _closed(
         "throws": ARRAY_SCHEMA,
         "edges": {"type": "array", "items": _number, "minItems": 2},
         "treatment": {"type": "string", "enum": list(FLUX_TREATMENTS)},
+        # for the flux figure: the flux bins' variable and unit, and what the throws measure
+        "label": {"type": "string"},
+        "unit": {"type": "string"},
+        "throws_label": {"type": "string"},
     },
     ("throws",),
 )
@@ -509,9 +525,16 @@ def _error_rank(error: jsonschema.ValidationError) -> tuple[int, int]:
 
 def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     """For ``oneOf`` failures, the sub-error of the alternative that came closest."""
-    while error.context:
+    while error.context and not _is_choice(error):
         error = min(error.context, key=_error_rank)
     return error
+
+
+def _is_choice(error: jsonschema.ValidationError) -> bool:
+    """A ``oneOf`` of single required keys: exactly one of those keys (e.g. an axis's kind)."""
+    alternatives = error.schema.get("oneOf", []) if error.validator == "oneOf" else []
+    return bool(alternatives) and all(set(option) == {"required"} and len(option["required"]) == 1
+                                      for option in alternatives)
 
 
 def _unexpected_keys(error: jsonschema.ValidationError) -> list[str]:
@@ -532,6 +555,11 @@ def _explain(error: jsonschema.ValidationError, path: tuple[Hashable, ...]) -> s
         wanted = error.validator_value
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
         return f"expected {wanted}, got {type(error.instance).__name__} {error.instance!r}"
+    if _is_choice(error):
+        return f"expected exactly one of {', '.join(option['required'][0] for option in error.validator_value)}"
+    if error.validator == "dependentRequired":
+        needing = next(key for key in error.validator_value if key in error.instance)
+        return f"{needing!r} needs {', '.join(map(repr, error.validator_value[needing]))}"
     if error.validator in ("minProperties", "maxProperties") and error.validator_value == 1:
         options = sorted(error.schema.get("properties", {}))
         return f"expected exactly one of {', '.join(options)}" if options else error.message

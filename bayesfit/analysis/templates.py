@@ -6,7 +6,8 @@
     binning: {reco_x: {edges: [-.inf, -3, -2, -1, 0, 1, 2, 3, .inf]}}
     observed: {path: inputs/data.npz, key: observed}       # (n_reco,) counts
     response: {path: inputs/response.npz}                  # ReMU's .npz: (K, n_reco, n_truth)
-    flux: {throws: {path: inputs/flux.npz, key: throws}, treatment: universes}   # (K, n_flux)
+    flux: {throws: {path: inputs/flux.npz, key: throws}, treatment: universes,   # (K, n_flux)
+           label: Neutrino energy, unit: GeV}  # the flux figure's axis (default: flux bin)
     components:
       noise:  {template: {path: inputs/templates.npz, key: noise}, scale: noise}
       signal: {template: {path: inputs/templates.npz, key: signal}, scale: mu, per_flux: true}
@@ -296,7 +297,9 @@ class TemplateAnalysis(Analysis):
             return {}
         from bayesfit.plots import plot_throw_band
 
-        ax = plot_throw_band(self._flux_edges, self.flux_throws, xlabel="flux bin", ylabel="flux", label="flux throws")
+        name, unit = self.spec.flux.get("label", "flux bin"), self.spec.flux.get("unit")
+        ax = plot_throw_band(self._flux_edges, self.flux_throws, xlabel=f"{name} [{unit}]" if unit else name,
+                             ylabel=self.spec.flux.get("throws_label", "flux"), label="flux throws")
         return {"flux": ax.figure}
 
     def __repr__(self) -> str:

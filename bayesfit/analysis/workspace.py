@@ -117,37 +117,19 @@ class WorkspaceAnalysis(Analysis):
         return {name: rates[index] for index, name in enumerate(samples)}
 
     def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
-        """Pre- and post-fit counts per channel (with the posterior-predictive band) and the pulls
-        of the constrained parameters (fit, and posterior when sampled)."""
-        from bayesfit.histfactory.plots import channel_figures, nuisance_pulls, plot_pulls, sample_rates
+        """Pre- and post-fit counts per channel, with the posterior-predictive band when sampled."""
+        from bayesfit.histfactory.plots import channel_figures, sample_rates
 
         model = self._model
         pre_fit, post_fit = sample_rates(model, [model.start_point(), best_fit.values])
         band = None
-        pulls = {"ML fit": nuisance_pulls(model, best_fit.values, best_fit.errors)}
         if idata is not None:
             counts = idata.posterior_predictive["counts"].values.reshape(-1, model.predictor.n_out)
             band = tuple(np.quantile(counts, [0.16, 0.84], axis=0))
-            pulls["posterior"] = nuisance_pulls(model, *_posterior_moments(model, idata))
-        figures = {f"{name}.png": figure for name, figure in channel_figures(model, pre_fit, post_fit, band).items()}
-        figures["pulls.png"] = plot_pulls(pulls).figure
-        return figures
+        return {f"{name}.png": figure for name, figure in channel_figures(model, pre_fit, post_fit, band).items()}
 
     def __repr__(self) -> str:
         return (
             f"<WorkspaceAnalysis {self.name!r}: measurement {self.measurement!r}, {self.predictor.n_out} bins, "
             f"{sum(v.size for v in self._model.parameters)} parameters, POI {self._model.poi!r}>"
         )
-
-
-def _posterior_moments(model: Any, idata: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Posterior means and sds of every variable, full shapes (fixed variables: value and 0)."""
-    means, sds = {}, {}
-    for variable in model.parameters:
-        if variable.name not in idata.posterior:
-            means[variable.name], sds[variable.name] = variable.start.astype(float), np.zeros(variable.shape)
-            continue
-        draws = idata.posterior[variable.name].values.reshape(-1, variable.size)
-        means[variable.name] = draws.mean(axis=0).reshape(variable.shape)
-        sds[variable.name] = draws.std(axis=0, ddof=1).reshape(variable.shape)
-    return means, sds

@@ -111,6 +111,13 @@ class Axis(ABC):
         return {key: getattr(self, key) for key in ("label", "unit") if getattr(self, key)}
 
     @property
+    def display_label(self) -> str:
+        """The axis title of figures: ``label`` (or the variable) with the unit in brackets,
+        e.g. ``"Deposited energy [GeV]"``."""
+        name = self.label or self.variable
+        return f"{name} [{self.unit}]" if self.unit else name
+
+    @property
     def labels(self) -> list[str]:
         """One readable label per bin, e.g. ``"energy in [6e+04, 7.7e+04)"``."""
         edges = self.edges
@@ -400,6 +407,13 @@ class CategoryAxis(Axis):
     def labels(self) -> list[str]:
         names = self.category_labels or self.categories
         return [f"{self.variable} = {name}" for name in names]
+
+    @property
+    def category_names(self) -> list[str]:
+        """The name of each category for figures: its label, or ``"<label or variable> <value>"``."""
+        if self.category_labels is not None:
+            return list(self.category_labels)
+        return [f"{self.label or self.variable} {category}" for category in self.categories]
 
 
 def axis_from_dict(spec: dict[str, Any]) -> Axis:

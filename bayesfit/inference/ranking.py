@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from bayesfit.errors import ModelError
 from bayesfit.inference.fit import fit
 from bayesfit.inference.objective import Objective, objective_for
-from bayesfit.inference.results import FitResult, RankingResult
+from bayesfit.inference.results import FitResult, PullsResult, RankingResult
 from bayesfit.model import BinnedModel
 from bayesfit.priors import Prior
 
-__all__ = ["ConstrainedEntry", "constrained_entries", "prior_moments", "ranking"]
+__all__ = ["ConstrainedEntry", "constrained_entries", "prior_moments", "pulls", "ranking"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,21 @@ def constrained_entries(model: BinnedModel) -> list[ConstrainedEntry]:
             if moments is not None:
                 entries.append(ConstrainedEntry(variable.name, int(index), variable.labels[index], *moments))
     return entries
+
+
+def pulls(model: BinnedModel, values: Mapping[str, Any], errors: Mapping[str, Any]) -> PullsResult:
+    """Pulls of every free constrained entry (Normal and Gamma priors of the auxiliary measurements):
+    ``(value - prior mean) / prior sd`` and ``error / prior sd``.
+
+    ``values`` and ``errors`` map variable names to full-shape arrays, e.g. a fit's ``values`` and
+    ``errors``, or posterior means and sds.
+    """
+    entries = constrained_entries(model)
+    value = np.array([np.ravel(values[entry.variable])[entry.index] for entry in entries], dtype=float)
+    error = np.array([np.ravel(errors[entry.variable])[entry.index] for entry in entries], dtype=float)
+    mean = np.array([entry.mean for entry in entries], dtype=float)
+    sd = np.array([entry.sd for entry in entries], dtype=float)
+    return PullsResult([entry.label for entry in entries], (value - mean) / sd, error / sd)
 
 
 def ranking(model: BinnedModel | Objective, *, best_fit: FitResult | None = None, poi: str | None = None) -> RankingResult:

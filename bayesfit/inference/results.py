@@ -7,6 +7,8 @@
 :class:`TestResult`           the p-value of one test (Wilks, goodness of fit, toys, posterior predictive)
 :class:`HypotestResult`       CLs, CLs+b and CLb of one POI value, observed and expected band
 :class:`UpperLimitResult`     an upper limit (CLs with its expected band, or Bayesian credible)
+:class:`RankingResult`        the impacts of the constrained entries on the POI
+:class:`PullsResult`          pulls and constraints of the constrained entries
 :class:`EvidenceResult`       ``ln Z`` of a model by Sequential Monte Carlo
 :class:`BayesFactorResult`    ``ln BF`` of two hypotheses
 ============================  ==============================================================
@@ -38,6 +40,7 @@ __all__ = [
     "FitResult",
     "HypotestResult",
     "ProfileResult",
+    "PullsResult",
     "RankingResult",
     "TestResult",
     "ToyResult",
@@ -551,6 +554,29 @@ class RankingResult:
                     self.postfit_up, self.postfit_down)
             },
         })
+
+
+@dataclass(frozen=True)
+class PullsResult:
+    """Pulls and constraints of the constrained entries (:func:`~bayesfit.inference.ranking.pulls`).
+
+    Attributes
+    ----------
+    labels:
+        The entries, ``(n,)``.
+    pull:
+        ``(theta_i - prior mean) / Delta_i``, ``(n,)``, ``Delta_i`` the prior sd of the entry's
+        auxiliary measurement.
+    error:
+        The constraint: the entry's uncertainty over ``Delta_i``, ``(n,)`` (1: the data taught nothing).
+    """
+
+    labels: list[str]
+    pull: np.ndarray
+    error: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_json({label: {"pull": pull, "error": error} for label, pull, error in zip(self.labels, self.pull, self.error)})
 
 
 @dataclass(frozen=True)
