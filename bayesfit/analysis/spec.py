@@ -244,6 +244,9 @@ def _resolve(document: LocatedDocument, folder: Path, overridden: set[tuple[str,
         workspace["path"] = _resolve_path(workspace["path"], folder, _set_from_command_line(overridden, "workspace", "path"))
         from_command_line = _set_from_command_line(overridden, "workspace", "patches")
         workspace["patches"] = [_resolve_patch(patch, folder, from_command_line) for patch in workspace.get("patches", [])]
+        if "patchset" in workspace:
+            workspace["patchset"] = _resolve_path(workspace["patchset"], folder,
+                                                  _set_from_command_line(overridden, "workspace", "patchset"))
     return AnalysisSpec(
         name=data["name"],
         binning=binning or None,
