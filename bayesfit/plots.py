@@ -257,7 +257,8 @@ def plot_exclusion(limits: Any, labels: Sequence[str] | None = None) -> Figure:
     hypothesis at its nominal strength is excluded at the limit's level. Observed (solid),
     expected median (dashed), the expected +-1 and +-2 sigma bands, and the points (filled where
     the observed limit is below 1). The contours interpolate ``ln(limit)`` linearly on a
-    Delaunay triangulation of the points (``tricontour``)."""
+    Delaunay triangulation of the points (``tricontour``); the contour sets have the gids
+    ``"observed"`` and ``"expected"``."""
     from matplotlib.tri import Triangulation
 
     x_label, y_label = (labels or limits.labels)[:2]
@@ -277,9 +278,9 @@ def plot_exclusion(limits: Any, labels: Sequence[str] | None = None) -> Figure:
         # inside the band the low limit is below 1 and the high one above: ln(low) * ln(high) < 0
         ax.tricontourf(triangles, band[:, low] * band[:, high], levels=[-np.inf, 0.0], colors=[color])
         ax.fill([], [], color=color, label=name)
-    ax.tricontour(triangles, band[:, 2], levels=[0.0], colors="k", linestyles="--", linewidths=1.2)
+    ax.tricontour(triangles, band[:, 2], levels=[0.0], colors="k", linestyles="--", linewidths=1.2).set_gid("expected")
     ax.plot([], [], "k--", linewidth=1.2, label="expected")
-    ax.tricontour(triangles, observed[found], levels=[0.0], colors="firebrick", linewidths=2.0)
+    ax.tricontour(triangles, observed[found], levels=[0.0], colors="firebrick", linewidths=2.0).set_gid("observed")
     ax.plot([], [], color="firebrick", linewidth=2.0, label="observed")
     excluded = limits.observed < 1.0
     ax.scatter(x[excluded], y[excluded], s=10, color="0.3", zorder=3, label="excluded (observed)")
