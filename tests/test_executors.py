@@ -116,3 +116,19 @@ def test_toys_on_a_dask_client_equal_the_serial_toys(client):
     on_dask = toy_pvalue(model, {"weights[1]": 1.5}, n_toys=24, executor=client, seed=4)
     np.testing.assert_array_equal(on_dask.toys.statistics, serial.toys.statistics)
     assert serial.toys.n_failed == 0
+
+
+def test_patchset_limits_on_a_dask_client_equal_the_serial_ones(client):
+    from pathlib import Path
+
+    from bayesfit.histfactory import PatchsetHypotheses
+    from bayesfit.inference import limit_scan
+
+    inputs = Path(__file__).resolve().parents[1] / "models" / "inputs" / "patchset"
+    hypotheses = PatchsetHypotheses(inputs / "background.json", inputs / "patchset.json")
+    names = ["signal_1200_0"]
+    serial = limit_scan(hypotheses, names=names, executor=SerialExecutor())
+    on_dask = limit_scan(hypotheses, names=names, executor=client)
+    np.testing.assert_array_equal(on_dask.observed, serial.observed)
+    np.testing.assert_array_equal(on_dask.expected, serial.expected)
+    assert on_dask.names == names and np.isfinite(serial.observed).all()

@@ -143,7 +143,7 @@ def test_limits_of_a_patch_match_pyhf(documents, direct_limit):
         pyhf.set_backend("numpy")
 
 
-def test_run_with_a_patchset_writes_the_table_and_summary(tmp_path):
+def test_run_with_a_patchset_writes_the_table_and_summary(tmp_path, capsys):
     from bayesfit.analysis.report import validate_summary
     from bayesfit.cli import main
 
@@ -153,6 +153,9 @@ def test_run_with_a_patchset_writes_the_table_and_summary(tmp_path):
                  "--set", f"workspace.patchset_names={json.dumps(names)}", "--set", "inference.toys.workers=1"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
+    excluded = sum(point["observed"] < 1 for point in summary["patchset_limits"]["points"])
+    assert (f"95% CLs upper limits on mu_SIG of 2 patches over m_heavy, m_light: {excluded} excluded (limit < 1), "
+            "0 without a limit") in capsys.readouterr().out
     validate_summary(summary)
     section = summary["patchset_limits"]
     assert section["labels"] == ["m_heavy", "m_light"] and [p["name"] for p in section["points"]] == names
