@@ -328,7 +328,7 @@ case("histfactory_cls", "HistFactory asymptotic CLs (bayesfit.inference.hypotest
      tiny=(3,), quick=(3,), full=(3, 37))(bench_histfactory.histfactory_cls)
 case("patchset_limits", "limits of the example patchset (models/inputs/patchset, asymptotic CLs): 2 processes and "
      "a 2-worker dask cluster vs serial, seconds per patch vs number of patches",
-     tiny=(), quick=(4,), full=(16,))(bench_patchset.patchset_limits)
+     tiny=(1,), quick=(4,), full=(16,))(bench_patchset.patchset_limits)
 case("numba", "PyTensor numba backend vs default C backend, same model, calls interleaved (size: HESE generated "
      "events or xsec universes; first numba compile about a minute per model: full mode only)",
      tiny=(), quick=(), full=(100_000,))(bench_numba.numba_fits)
