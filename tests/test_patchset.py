@@ -83,8 +83,8 @@ MALFORMED = {
     "bad digest": (lambda d: d["metadata"]["digests"].update(sha256="xyz"),
                    r"metadata\.digests\.sha256: expected 64 hexadecimal digits"),
     "digest mismatch": (lambda d: d["metadata"]["digests"].update(sha256="0" * 64),
-                        r"metadata\.digests\.sha256: the background workspace's sha256 digest is [0-9a-f]{64}, "
-                        "the patchset expects 0{64}: this patchset was made for another workspace"),
+                        (r"metadata\.digests\.sha256: the background workspace's sha256 digest is [0-9a-f]{64}, "
+                         "the patchset expects 0{64}: this patchset was made for another workspace")),
     "not an object": (lambda d: d["patches"].__setitem__(0, 7), r"patchset\.patches\[0\]: expected an object"),
 }
 
