@@ -179,7 +179,10 @@ def _on_dask(client: Any, function: Callable[..., Any], payload: _Payload, chunk
     import distributed
 
     remote = client.scatter(payload, broadcast=True)
-    futures = [client.submit(_call, function, remote, chunk, pure=False) for chunk in chunks]
+    workers = sorted(client.scheduler_info().get("workers", {})) or [None]
+    # chunks dealt to the workers in turn (dask's placement of a burst of new tasks is uneven), any may steal
+    futures = [client.submit(_call, function, remote, chunk, pure=False, workers=workers[i % len(workers)],
+                             allow_other_workers=True) for i, chunk in enumerate(chunks)]
     try:
         return _collect(futures, distributed.as_completed(futures), what)
     finally:
