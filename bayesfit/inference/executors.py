@@ -16,7 +16,8 @@ its functions). How the pickle reaches the workers depends on the executor:
   installs the pickle in every worker; the tasks carry only its hash.
 - a ``dask.distributed.Client`` (the client itself, not ``client.get_executor()``): the pickle is
   sent to every worker once with ``client.scatter(..., broadcast=True)`` and each task is
-  ``client.submit(function, payload_future, chunk)``.
+  ``client.submit(function, payload_future, chunk)``, the chunks dealt to the workers in turn
+  (other workers may steal them).
 - any other ``concurrent.futures.Executor`` (a pool of one's own, ``Client.get_executor()``,
   :class:`~bayesfit.inference.toys.SerialExecutor`): every task carries the pickle, and a worker
   unpickles it only the first time it sees its hash. In the calling process (a serial
