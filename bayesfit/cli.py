@@ -46,12 +46,16 @@ outputs (in --out, default results/<name>/):
 
 A pyhf JSON workspace (HistFactory) runs the same way and writes the same files, plus pre-/post-fit
 plots per channel and the nuisance-parameter pulls; --patch and --measurement select the hypothesis.
+With --patchset (a pyhf patchset of signal points for a background-only workspace) the run also
+writes patchset_limits.csv (observed and expected CLs limits per patch, keyed by its values) and
+exclusion.png; the fit and figures are those of the first patch.
 
 examples:
   bayesfit run models/hese_diffuse.yaml
   bayesfit run models/hese_diffuse.yaml --set likelihood=effective --draws 500 --out results/eff
   bayesfit run models/hese_diffuse.yaml --set data.path=my_events.json --no-sample
   bayesfit run workspace.json --patch signal_patch.json --measurement NominalMeasurement
+  bayesfit run BkgOnly.json --patchset patchset.json --no-sample   # a limit per signal point
 
 Existing result files are never overwritten unless --force is given.
 """
@@ -117,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATCH.json",
         help="workspaces: JSON patch (or PATCHSET.json:NAME) applied to the workspace; repeatable "
         "(the same as --set workspace.patches=[...])",
+    )
+    run.add_argument(
+        "--patchset", type=Path, metavar="PATCHSET.json",
+        help="workspaces: a pyhf patchset of signal hypotheses for this background workspace; the upper limit of "
+        "every patch, in patchset_limits.csv and an exclusion plot (the same as --set workspace.patchset=FILE)",
     )
     run.add_argument("--measurement", metavar="NAME",
                      help="workspaces: the measurement to use (the same as --set workspace.measurement=NAME)")
@@ -207,6 +216,8 @@ def _run(arguments: argparse.Namespace) -> int:
     overrides = list(arguments.overrides)
     if arguments.patches:  # JSON quoting keeps PATCHSET.json:NAME one string
         overrides.append(f"workspace.patches={json.dumps([str(patch) for patch in arguments.patches])}")
+    if arguments.patchset:
+        overrides.append(f"workspace.patchset={json.dumps(str(arguments.patchset))}")
     if arguments.measurement:
         overrides.append(f"workspace.measurement={json.dumps(arguments.measurement)}")
     options = RunOptions(

@@ -40,6 +40,7 @@ __all__ = [
     "plot_ratio",
     "plot_correlation",
     "plot_cls_scan",
+    "plot_exclusion",
     "plot_posterior_vs_prior",
     "plot_profile",
     "plot_pulls",
@@ -544,6 +545,49 @@ def plot_cls_scan(limit: Any, ax: Axes | None = None) -> Figure:
                  f"(expected {np.asarray(limit.expected)[2]:.3g})", fontsize=10)
     ax.legend(frameon=False, fontsize=8)
     return ax.figure
+
+
+@_styled
+def plot_exclusion(limits: Any, labels: Sequence[str] | None = None) -> Figure:
+    """Exclusion contours of a :class:`~bayesfit.inference.results.LimitScanResult` over two of its
+    labels (default the first two): where the CLs upper limit on the POI is 1, i.e. where the
+    hypothesis at its nominal strength is excluded at the limit's level. Observed (solid),
+    expected median (dashed), the expected +-1 and +-2 sigma bands, and the points (filled where
+    the observed limit is below 1). The contours interpolate ``ln(limit)`` linearly on a
+    Delaunay triangulation of the points (``tricontour``); the contour sets have the gids
+    ``"observed"`` and ``"expected"``."""
+    from matplotlib.tri import Triangulation
+
+    x_label, y_label = (labels or limits.labels)[:2]
+    x, y = limits.value_array(x_label), limits.value_array(y_label)
+    if x.dtype == object or y.dtype == object:
+        raise ValueError(f"the values of {x_label!r} and {y_label!r} must be numbers for an exclusion plot")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = np.log(limits.observed)
+        expected = np.log(limits.expected)  # (n, 5): -2 sigma .. +2 sigma
+    found = np.isfinite(observed) & np.all(np.isfinite(expected), axis=1)
+    if found.sum() < 3:
+        raise ValueError(f"an exclusion plot needs at least 3 points with limits, got {int(found.sum())}")
+    triangles = Triangulation(x[found], y[found])
+    figure, ax = plt.subplots(figsize=(6.4, 4.8), layout="constrained")
+    band = expected[found]
+    for low, high, color, name in ((0, 4, "gold", r"expected $\pm 2\sigma$"), (1, 3, "limegreen", r"expected $\pm 1\sigma$")):
+        # inside the band the low limit is below 1 and the high one above: ln(low) * ln(high) < 0
+        ax.tricontourf(triangles, band[:, low] * band[:, high], levels=[-np.inf, 0.0], colors=[color])
+        ax.fill([], [], color=color, label=name)
+    ax.tricontour(triangles, band[:, 2], levels=[0.0], colors="k", linestyles="--", linewidths=1.2).set_gid("expected")
+    ax.plot([], [], "k--", linewidth=1.2, label="expected")
+    ax.tricontour(triangles, observed[found], levels=[0.0], colors="firebrick", linewidths=2.0).set_gid("observed")
+    ax.plot([], [], color="firebrick", linewidth=2.0, label="observed")
+    excluded = limits.observed < 1.0
+    ax.scatter(x[excluded], y[excluded], s=10, color="0.3", zorder=3, label="excluded (observed)")
+    ax.scatter(x[~excluded], y[~excluded], s=10, facecolors="none", edgecolors="0.3", zorder=3, label="not excluded")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    level = limits.level or 0.95
+    ax.set_title(f"{round(100 * level)}% CLs exclusion ({limits.poi} = 1), {len(limits.names)} hypotheses", fontsize=10)
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    return figure
 
 
 @_styled

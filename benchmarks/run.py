@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE))  # sibling benchmark modules (bench_*.py)
 import bench_fits  # noqa: E402
 import bench_histfactory  # noqa: E402
 import bench_numba  # noqa: E402
+import bench_patchset  # noqa: E402
 import bench_run  # noqa: E402
 import bench_sampling  # noqa: E402
 import bench_xsec  # noqa: E402
@@ -325,6 +326,9 @@ case("histfactory_fit", "HistFactory ML fit (build_model + bayesfit.inference.fi
 case("histfactory_cls", "HistFactory asymptotic CLs (bayesfit.inference.hypotest, q~, expected band) vs pyhf "
      "(numpy backend), by workspace bins",
      tiny=(3,), quick=(3,), full=(3, 37))(bench_histfactory.histfactory_cls)
+case("patchset_limits", "limits of the example patchset (models/inputs/patchset, asymptotic CLs): 2 processes and "
+     "a 2-worker dask cluster vs serial, seconds per patch vs number of patches",
+     tiny=(1,), quick=(4,), full=(16,))(bench_patchset.patchset_limits)
 case("numba", "PyTensor numba backend vs default C backend, same model, calls interleaved (size: HESE generated "
      "events or xsec universes; first numba compile about a minute per model: full mode only)",
      tiny=(), quick=(), full=(100_000,))(bench_numba.numba_fits)

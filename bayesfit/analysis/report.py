@@ -13,6 +13,8 @@ model (reweighted simulation, templates, pyhf workspaces)::
      (UpperLimitResult.to_dict()), "bayes_factors",
      "posterior": {label: {"mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk"}},
      "sampling": {"chains", "draws", "divergences", "seconds", "sampler"}, "upper_limit_credible",
+     "patchset_limits" (LimitScanResult.to_dict(): "labels", "poi", "level", "points": [{"name",
+     "values", "observed", "expected", "credible", "failure"}]),
      "provenance": {"versions", "analysis_file", "overrides", "resolved_analysis", "seed", "inputs"},
      "timing": {phase: seconds, "total": seconds}}
 
@@ -135,6 +137,15 @@ def format_table(summary: Mapping[str, Any]) -> str:
             f"{round(100 * limit['level'])}% CLs upper limit on {limit['poi']}: {_number(limit['observed']):.4g} "
             f"(expected {_number(expected.get('median')):.4g}, 68% band [{_number(expected.get('-1sigma')):.4g}, "
             f"{_number(expected.get('+1sigma')):.4g}])"
+        )
+    if "patchset_limits" in summary:
+        scanned = summary["patchset_limits"]
+        observed = [point["observed"] for point in scanned["points"] if point["observed"] is not None]
+        excluded = sum(limit < 1.0 for limit in observed)
+        lines.append(
+            f"{round(100 * (scanned['level'] or 0.95))}% CLs upper limits on {scanned['poi']} of "
+            f"{len(scanned['points'])} patches over {', '.join(scanned['labels'])}: {excluded} excluded (limit < 1), "
+            f"{len(scanned['points']) - len(observed)} without a limit (see patchset_limits.csv)"
         )
     for name, test in summary.get("hypotests", {}).items():
         lines.append(

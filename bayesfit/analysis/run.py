@@ -2,7 +2,9 @@
 
 Outputs (in ``results/<name>/`` unless ``out`` is given): ``summary.json`` (see
 :mod:`bayesfit.analysis.report`), ``posterior.nc`` (ArviZ NetCDF; the summary, provenance
-included, is also its posterior group's ``bayesfit_summary`` attribute), and PNG figures: counts per
+included, is also its posterior group's ``bayesfit_summary`` attribute), for a workspace with a
+patchset ``patchset_limits.csv`` (the limit of every patch, keyed by its values) and
+``exclusion.png`` (over the first two labels), and PNG figures: counts per
 continuous axis with the fitted components and the posterior-predictive band, the corner plot,
 traces, profile-likelihood scans with their Wilks p-values, and the flux throws of a template
 analysis with a flux. The folder is complete or absent (see
@@ -158,7 +160,25 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
 
         figure_results: dict[str, Any] = {}
         limit_settings = dict(settings.upper_limit or {})
-        if limit_settings:
+        patchset = getattr(analysis, "hypotheses", None) is not None
+        if limit_settings and patchset:  # the file's limit, for every patch of the patchset
+            scan = limit_settings.get("scan")
+            with timing("patchset_limits"):
+                scanned = analysis.patchset_limits(
+                    poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
+                    test_statistic=limit_settings.get("test_statistic", "qmu_tilde"),
+                    calculator=limit_settings.get("calculator", "asymptotic"),
+                    scan=None if scan is None else np.linspace(scan["start"], scan["stop"], int(scan.get("points", 11))),
+                    n_toys=int(limit_settings.get("toys", 1000)), seed=settings.seed,
+                    credible=bool(limit_settings.get("credible")) and options.sample,
+                    sampling=dict(draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed),
+                    n_workers=settings.toys.get("workers"),
+                )
+            summary["patchset_limits"] = scanned.to_dict()
+            figure_results["patchset_limits"] = scanned
+            say(f"{round(100 * (scanned.level or 0.95))}% CLs upper limits of {len(scanned.names)} patches, "
+                f"{len(scanned.failures)} not found")
+        elif limit_settings:
             scan = limit_settings.get("scan")
             limit_options = dict(
                 poi=limit_settings.get("poi"), level=float(limit_settings.get("level", 0.95)),
@@ -211,7 +231,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
             names = [p.name for p in analysis.model.free_parameters]
             summary["posterior"] = posterior_summary(idata, names)
             summary["sampling"] = {**sampling_summary(idata, timing.seconds["sampling"]), "sampler": sampler}
-            if limit_settings.get("credible"):
+            if limit_settings.get("credible") and not patchset:
                 credible = analysis.upper_limit(method="credible", poi=limit_settings.get("poi"),
                                                 level=float(limit_settings.get("level", 0.95)), idata=idata)
                 summary["upper_limit_credible"] = credible.to_dict()
@@ -315,6 +335,7 @@ def _write_figures(
         plot_cls_scan,
         plot_corner,
         plot_correlation,
+        plot_exclusion,
         plot_posterior_vs_prior,
         plot_profile,
         plot_pulls,
@@ -329,6 +350,11 @@ def _write_figures(
         files.append(folder.write_figure("correlation.png", plot_correlation(best_fit)))
     if "cls_scan" in results:
         files.append(folder.write_figure("cls_scan.png", plot_cls_scan(results["cls_scan"])))
+    if "patchset_limits" in results:
+        scanned = results["patchset_limits"]
+        files.append(folder.write("patchset_limits.csv", scanned.to_csv))
+        if len(scanned.labels) >= 2 and len(scanned.names) >= 3:
+            files.append(folder.write_figure("exclusion.png", plot_exclusion(scanned)))
     if "ranking" in results and results["ranking"].labels:
         files.append(folder.write_figure("ranking.png", plot_ranking(results["ranking"])))
     if constrained_entries(model):

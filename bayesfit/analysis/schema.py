@@ -9,7 +9,8 @@ Its model comes from one of three sources:
 - templates: ``observed`` counts in the ``binning`` and components of ``template`` arrays, each
   scaled by a parameter, optionally folded by a ``response`` matrix with detector universes and
   multiplied by ``flux`` throws (:mod:`bayesfit.analysis.templates`);
-- a pyhf workspace: ``workspace`` (its ``path``, ``patches``, ``measurement``) replaces the data,
+- a pyhf workspace: ``workspace`` (its ``path``, ``patches``, ``measurement``, and a ``patchset``
+  of signal hypotheses with an optional subset ``patchset_names``) replaces the data,
   simulation and components, and ``parameters`` (optional) sets priors and fixed values of the
   workspace's parameters.
 
@@ -343,6 +344,8 @@ WORKSPACE_SCHEMA = _closed(
     {
         "path": _name,
         "patches": {"type": "array", "items": _name},
+        "patchset": _name,
+        "patchset_names": {"type": "array", "items": _name, "minItems": 1},
         "measurement": _name,
         "normsys_code": {"type": "string", "enum": ["1", "4"]},
         "histosys_code": {"type": "string", "enum": ["0", "4p"]},

@@ -288,6 +288,9 @@ def _resolve_source(
         workspace["path"] = _resolve_path(workspace["path"], folder, _set_from_command_line(overridden, "workspace", "path"))
         from_command_line = _set_from_command_line(overridden, "workspace", "patches")
         workspace["patches"] = [_resolve_patch(patch, folder, from_command_line) for patch in workspace.get("patches", [])]
+        if "patchset" in workspace:
+            workspace["patchset"] = _resolve_path(workspace["patchset"], folder,
+                                                  _set_from_command_line(overridden, "workspace", "patchset"))
     for name, entry in data.get("parameters", {}).items():
         _check_prior(document, name, entry["prior"])
     return AnalysisSpec(

@@ -11,7 +11,12 @@
 
 The workspace (patched in order, ``PATCHSET.json:NAME`` for one patch of a patchset) becomes a
 :class:`~bayesfit.model.BinnedModel` with :func:`~bayesfit.histfactory.build_model`; the file's
-``poi`` replaces the measurement's. ``bayesfit run WORKSPACE.json`` reads a bare workspace as the
+``poi`` replaces the measurement's.
+
+With ``patchset: PATCHSET.json`` the workspace is the background of a pyhf patchset of signal
+hypotheses (its digests are checked): the run computes the ``inference.upper_limit`` of every
+patch (or of the subset ``patchset_names``) with :func:`~bayesfit.inference.limit_scan`, and the
+model of the fit, the figures and the sampling is that of the first of those patches. ``bayesfit run WORKSPACE.json`` reads a bare workspace as the
 two-line file ``name: <stem>`` / ``workspace: {path: WORKSPACE.json}`` with the 95% CLs and
 credible upper limits of the POI (:func:`~bayesfit.analysis.spec.workspace_document`).
 """
@@ -43,13 +48,28 @@ class WorkspaceAnalysis(Analysis):
     binning = None
 
     def __init__(self, spec: AnalysisSpec) -> None:
-        from bayesfit.histfactory import build_model, read_patched_workspace
+        from bayesfit.histfactory import PatchsetHypotheses, build_model, read_patched_workspace
 
         self.spec = spec
         settings = dict(spec.workspace or {})
+        self.hypotheses = None
         with located(spec, "workspace"):
             self.workspace = read_patched_workspace(settings["path"], settings.get("patches", ()))
             self.measurement = self.workspace.measurement(settings.get("measurement"))["name"]
+        codes = {key: settings[key] for key in ("normsys_code", "histosys_code") if key in settings}
+        if "patchset" in settings:  # the model is that of the first patch; the limits are of every patch
+            with located(spec, "workspace", "patchset"):
+                self.hypotheses = PatchsetHypotheses(
+                    self.workspace, settings["patchset"], measurement=self.measurement, fixed=self._fixed_values(),
+                    poi=spec.poi, priors=_free_priors(spec.parameters), likelihood=spec.likelihood, **codes,
+                )
+                names = list(settings.get("patchset_names", self.hypotheses.names))
+                missing = [name for name in names if name not in self.hypotheses.names]
+                if missing:
+                    raise AnalysisFileError(f"{spec.where('workspace', 'patchset_names')}: no patches named {missing}; "
+                                            f"the patchset has {len(self.hypotheses.names)}, e.g. {self.hypotheses.names[:3]}")
+                self.patch_names = names
+                self.workspace = self.hypotheses.patchset.apply(self.workspace, names[0])
         parameters = dict(spec.parameters)
         if spec.is_channel:  # the shared parameters this workspace has; their starts and bounds
             own = self.parameter_names  # apply to the combination (bayesfit.analysis.channels)
@@ -66,8 +86,7 @@ class WorkspaceAnalysis(Analysis):
                         f"{spec.where('parameters', name)}: starts and bounds of a workspace parameter are set in "
                         "the workspace's measurement (parameters: inits, bounds); here give a prior or fix it"
                     )
-        codes = {key: settings[key] for key in ("normsys_code", "histosys_code") if key in settings}
-        free_priors = {name: p.prior for name, p in parameters.items() if not p.fixed and p.prior != "flat"}
+        free_priors = _free_priors(parameters)
         with located(spec, "parameters"):
             model = build_model(
                 self.workspace, self.measurement, priors=free_priors, likelihood=spec.likelihood, **codes
@@ -106,8 +125,20 @@ class WorkspaceAnalysis(Analysis):
             "measurement": self.measurement,
             "channels": list(self.workspace.channel_names),
             "patches": list(self.spec.workspace.get("patches", [])),
+            **({} if self.hypotheses is None else {"patchset": str(self.spec.workspace["patchset"]),
+                                                   "patchset_patches": len(self.patch_names)}),
             "likelihood": self.spec.likelihood,
         }
+
+    def patchset_limits(self, **options: Any) -> Any:
+        """The limits of the patchset's patches (``patchset_names`` of the file, else all): options of
+        :func:`~bayesfit.inference.limit_scan`; ``None`` without a patchset."""
+        from bayesfit.inference.limit_scan import limit_scan
+
+        if self.hypotheses is None:
+            return None
+        with located(self.spec, "poi"):
+            return limit_scan(self.hypotheses, names=self.patch_names, **options)
 
     def component_expected(self, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
         from bayesfit.histfactory.plots import sample_rates
@@ -133,3 +164,8 @@ class WorkspaceAnalysis(Analysis):
             f"<WorkspaceAnalysis {self.name!r}: measurement {self.measurement!r}, {self.predictor.n_out} bins, "
             f"{sum(v.size for v in self._model.parameters)} parameters, POI {self._model.poi!r}>"
         )
+
+
+def _free_priors(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The priors the file gives free parameters (flat ones are the default)."""
+    return {name: p.prior for name, p in parameters.items() if not p.fixed and p.prior != "flat"}

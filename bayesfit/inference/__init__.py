@@ -6,6 +6,7 @@ Every function takes the model (or its compiled objective) and returns a type of
 - frequentist: :func:`fit` (ML, MAP), :func:`profile_likelihood` (1-D, 2-D), :func:`wilks_pvalue`,
   :func:`goodness_of_fit`, :func:`toy_pvalue`, :func:`hypotest` (``q0``, ``qmu``, ``qmu_tilde``,
   ``tmu``, ``tmu_tilde``; asymptotic or toys), :func:`upper_limit` (CLs, or credible),
+  :func:`limit_scan` (limits over labelled hypotheses, e.g. a patchset, on an executor),
   :func:`ranking` (impacts of the constrained entries on the POI);
 - Bayesian: :func:`sample_posterior` (NUTS), :func:`sample_prior`, :func:`posterior_predictive_pvalue`,
   :func:`log_evidence_smc`, :func:`savage_dickey`, :func:`bayes_factor`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 from bayesfit.inference.bayes_factor import bayes_factor, log_evidence_smc, savage_dickey
 from bayesfit.inference.fit import fit
 from bayesfit.inference.hypotest import hypotest, upper_limit
+from bayesfit.inference.limit_scan import limit_scan
 from bayesfit.inference.objective import Objective, objective_for
 from bayesfit.inference.posterior import SamplingWarning, diagnose, sample_posterior, sample_prior, universe_posterior
 from bayesfit.inference.profile import profile_likelihood, profile_likelihood_2d
@@ -26,6 +28,7 @@ from bayesfit.inference.results import (
     EvidenceResult,
     FitResult,
     HypotestResult,
+    LimitScanResult,
     ProfileResult,
     RankingResult,
     TestResult,
@@ -41,6 +44,7 @@ __all__ = [
     "EvidenceResult",
     "FitResult",
     "HypotestResult",
+    "LimitScanResult",
     "Objective",
     "ProfileResult",
     "RankingResult",
@@ -56,6 +60,7 @@ __all__ = [
     "generate_toys",
     "goodness_of_fit",
     "hypotest",
+    "limit_scan",
     "log_evidence_smc",
     "objective_for",
     "posterior_predictive_pvalue",

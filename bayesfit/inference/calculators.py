@@ -19,12 +19,12 @@ value:
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
 from bayesfit.errors import InferenceError
+from bayesfit.inference.executors import ExecutorLike
 from bayesfit.inference.fit import fit
 from bayesfit.inference.objective import Objective
 from bayesfit.inference.results import EXPECTED_SIGMAS, FitResult, HypotestResult
@@ -158,7 +158,7 @@ class ToyCalculator(_Calculator):
 
     def __init__(self, objective: Objective, data: ObservedData, test_statistic: str, poi: str,
                  alternative: float | None = None, *, n_toys: int = 1000, n_toys_alternative: int | None = None,
-                 seed: Any = 0, executor: Executor | None = None, n_workers: int | None = None) -> None:
+                 seed: Any = 0, executor: ExecutorLike | None = None, n_workers: int | None = None) -> None:
         super().__init__(objective, data, test_statistic, poi, alternative)
         self.n_toys = int(n_toys)
         self.n_toys_alternative = int(n_toys if n_toys_alternative is None else n_toys_alternative)

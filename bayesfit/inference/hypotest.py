@@ -18,7 +18,6 @@ limit (the ``level`` quantile of the POI's marginal posterior).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from scipy import optimize
 
 from bayesfit.errors import InferenceError, LimitNotFoundError, ModelError
 from bayesfit.inference.calculators import CALCULATORS, AsymptoticCalculator, ToyCalculator
+from bayesfit.inference.executors import ExecutorLike
 from bayesfit.inference.objective import Objective, check_entry_value, objective_for
 from bayesfit.inference.results import HypotestResult, UpperLimitResult
 from bayesfit.model import BinnedModel
@@ -77,7 +77,7 @@ def hypotest(
     n_toys: int = 1000,
     n_toys_alternative: int | None = None,
     seed: Any = 0,
-    executor: Executor | None = None,
+    executor: ExecutorLike | None = None,
     n_workers: int | None = None,
 ) -> HypotestResult:
     """Test ``poi = poi_value`` against the alternative.
@@ -125,7 +125,7 @@ def upper_limit(
     n_toys: int = 1000,
     n_toys_alternative: int | None = None,
     seed: Any = 0,
-    executor: Executor | None = None,
+    executor: ExecutorLike | None = None,
     n_workers: int | None = None,
 ) -> UpperLimitResult:
     """Upper limit on the parameter of interest at ``level``.

@@ -9,6 +9,7 @@
 :class:`UpperLimitResult`     an upper limit (CLs with its expected band, or Bayesian credible)
 :class:`RankingResult`        the impacts of the constrained entries on the POI
 :class:`PullsResult`          pulls and constraints of the constrained entries
+:class:`LimitScanResult`      upper limits over labelled hypotheses (e.g. the patches of a patchset)
 :class:`EvidenceResult`       ``ln Z`` of a model by Sequential Monte Carlo
 :class:`BayesFactorResult`    ``ln BF`` of two hypotheses
 ============================  ==============================================================
@@ -24,8 +25,10 @@ shift, i.e. the first entry is the strongest expected exclusion (lowest CLs, low
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +42,7 @@ __all__ = [
     "EvidenceResult",
     "FitResult",
     "HypotestResult",
+    "LimitScanResult",
     "ProfileResult",
     "PullsResult",
     "RankingResult",
@@ -507,6 +511,118 @@ class UpperLimitResult:
             "scan": self.scan,
             "cls_observed": self.cls_observed,
             "cls_expected": self.cls_expected,
+        })
+
+
+@dataclass(frozen=True)
+class LimitScanResult:
+    """Upper limits over labelled hypotheses: a scan of limits over, e.g., the signal points of
+    a patchset, each named and placed by its values of ``labels``.
+
+    Attributes
+    ----------
+    labels:
+        The names of the values, e.g. ``("m_heavy", "m_light")``.
+    names:
+        The hypotheses, ``(n,)``.
+    values:
+        Each hypothesis's values, ``n`` tuples of ``len(labels)`` numbers (or strings).
+    limits:
+        The CLs :class:`UpperLimitResult` of each hypothesis; ``None`` where none was found.
+    credible:
+        The credible :class:`UpperLimitResult` of each hypothesis, if computed.
+    failures:
+        Why a limit is missing, by hypothesis name.
+    """
+
+    labels: tuple[str, ...]
+    names: list[str]
+    values: list[tuple[Any, ...]]
+    limits: list[UpperLimitResult | None]
+    credible: list[UpperLimitResult | None] | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def _first(self) -> UpperLimitResult | None:
+        return next((limit for limit in [*self.limits, *(self.credible or [])] if limit is not None), None)
+
+    @property
+    def poi(self) -> str | None:
+        first = self._first()
+        return None if first is None else first.poi
+
+    @property
+    def level(self) -> float | None:
+        first = self._first()
+        return None if first is None else first.level
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Observed CLs limits ``(n,)``, NaN where missing."""
+        return np.array([np.nan if limit is None else limit.observed for limit in self.limits], dtype=float)
+
+    @property
+    def expected(self) -> np.ndarray:
+        """Expected CLs limits ``(n, 5)`` (-2 sigma to +2 sigma), NaN where missing."""
+        missing = np.full(5, np.nan)
+        return np.array([missing if limit is None else limit.expected for limit in self.limits], dtype=float)
+
+    @property
+    def credible_limits(self) -> np.ndarray | None:
+        """Credible limits ``(n,)``, NaN where missing; ``None`` if not computed."""
+        if self.credible is None:
+            return None
+        return np.array([np.nan if limit is None else limit.observed for limit in self.credible], dtype=float)
+
+    def value_array(self, label: str) -> np.ndarray:
+        """The values of ``label`` over the hypotheses, ``(n,)`` (numbers: float)."""
+        column = [values[self.labels.index(label)] for values in self.values]
+        return np.array(column, dtype=float if all(isinstance(v, (int, float)) for v in column) else object)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per hypothesis: name, values, observed and expected limits (and credible)."""
+        rows = []
+        credible = self.credible_limits
+        for i, (name, values) in enumerate(zip(self.names, self.values)):
+            row: dict[str, Any] = {"name": name, **dict(zip(self.labels, values)), "observed": self.observed[i]}
+            row.update({f"expected_{band}": value for band, value in zip(BAND_LABELS, self.expected[i])})
+            if credible is not None:
+                row["credible"] = credible[i]
+            rows.append(row)
+        return rows
+
+    def to_dataframe(self) -> Any:
+        """The :meth:`rows` as a ``pandas.DataFrame`` indexed by the labels."""
+        import pandas
+
+        return pandas.DataFrame(self.rows()).set_index(list(self.labels))
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write the :meth:`rows` as CSV (missing limits empty); returns the path."""
+        path = Path(path)
+        rows = [to_json(row) for row in self.rows()]
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["name", *self.labels])
+            writer.writeheader()
+            writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        return path
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self._first()
+        credible = self.credible or [None] * len(self.names)
+        return to_json({
+            "labels": list(self.labels),
+            "poi": self.poi,
+            "level": self.level,
+            "test_statistic": None if first is None else first.test_statistic,
+            "calculator": None if first is None else first.calculator,
+            "points": [
+                {"name": name, "values": dict(zip(self.labels, values)),
+                 "observed": None if limit is None else limit.observed,
+                 "expected": None if limit is None else _band(limit.expected),
+                 "credible": None if other is None else other.observed,
+                 "failure": self.failures.get(name)}
+                for name, values, limit, other in zip(self.names, self.values, self.limits, credible)
+            ],
         })
 
 

@@ -1,49 +1,40 @@
-"""Toy Monte Carlo: pseudo-data, toy studies on any ``concurrent.futures.Executor``, toy p-values.
+"""Toy Monte Carlo: pseudo-data, toy studies on any executor (or a dask client), toy p-values.
 
 Pseudo-data are the observed data of a new experiment: Poisson main counts at a parameter point
 (with marginalised universes each toy first picks a universe by its weight) and the auxiliary
 measurements of every constraint drawn from their own distributions around the point. Every toy
 has its own child of one ``numpy.random.SeedSequence`` and all toys are generated before the
 refits are distributed, so a study is reproducible with its seed whatever the executor and its
-number of workers (a process pool, a ``dask.distributed.Client.get_executor()``, or
+number of workers (a process pool, a ``dask.distributed.Client`` or its ``get_executor()``, or
 :class:`SerialExecutor`).
 
-The compiled :class:`~bayesfit.inference.objective.Objective` is pickled once per study
-(cloudpickle: user terms may be lambdas) and unpickled once per worker process (a per-process
-cache keyed by the pickle's hash, so that further studies of the same objective on the same pool
-reuse it), never once per toy; a worker configures BLAS (:func:`bayesfit.backend.configure_blas`)
-before it unpickles, since unpickling compiles the objective's functions. Every task carries the
-pickled objective (tens of MB for per-event reweighting), so the toys go out in a few large
-chunks, ``TASKS_PER_WORKER`` per worker, not one task per toy.
+The refits run through :func:`~bayesfit.inference.executors.map_chunks`: the compiled
+:class:`~bayesfit.inference.objective.Objective` is the payload, sent to each worker once and
+cached there by the hash of its pickle (a process pool made here gets it from its initializer, a
+``dask.distributed.Client`` by ``scatter``; another executor's tasks carry it), and the toys go
+out in chunks, ``TASKS_PER_WORKER`` per worker, not one task per toy.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import pickle
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from contextlib import nullcontext
+from concurrent.futures import Executor, Future
 from typing import Any
 
 import cloudpickle
 import numpy as np
 
-from bayesfit.backend import configure_blas
 from bayesfit.errors import BayesfitError, InferenceError, ModelError
+from bayesfit.inference.executors import TASKS_PER_WORKER, ExecutorLike, chunk_indices, map_chunks, worker_count
 from bayesfit.inference.objective import Objective, check_entry_value, objective_for
 from bayesfit.inference.results import TestResult, ToyResult
 from bayesfit.inference.test_statistics import hypothesis_statistic
 from bayesfit.model import BinnedModel, ObservedData
 
 __all__ = ["TASKS_PER_WORKER", "SerialExecutor", "asimov_data", "generate_toys", "run_toys", "toy_pvalue"]
-
-#: Tasks per worker a study is split into: enough to balance uneven fit times, few enough that
-#: sending the pickled objective with each task costs little (results do not depend on it).
-TASKS_PER_WORKER = 4
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +123,7 @@ def toy_pvalue(
     *,
     statistic: str = "likelihood_ratio",
     n_toys: int = 200,
-    executor: Executor | None = None,
+    executor: ExecutorLike | None = None,
     seed: int | np.random.SeedSequence | None = 0,
     observed: Any | None = None,
     n_workers: int | None = None,
@@ -149,15 +140,17 @@ def toy_pvalue(
         generated at the conditional fit. ``"max_likelihood"``: ReMU's maximum-likelihood
         p-value, ``t = nll`` of the fit with the hypothesis fixed, toys generated at that fit.
     executor:
-        Where the toy fits run; default a ``ProcessPoolExecutor`` with ``n_workers`` workers.
-        A ``dask.distributed.Client(...).get_executor()`` works as it is.
+        Where the toy fits run: any ``concurrent.futures.Executor`` or a ``dask.distributed.Client``
+        (the objective is scattered to its workers once); default a ``ProcessPoolExecutor`` with
+        ``n_workers`` workers made for the study.
     seed:
         Seed of the toys; the result does not depend on the executor or its workers.
     observed:
         Data to test instead of the model's (counts or ObservedData).
     n_workers:
         Workers of ``executor`` (or of the default pool), used to split the toys into
-        ``TASKS_PER_WORKER`` tasks per worker; default the number of cores.
+        ``TASKS_PER_WORKER`` tasks per worker; default the workers of a dask client, else the
+        number of cores.
 
     Returns
     -------
@@ -190,39 +183,31 @@ def run_toys(
     n_toys: int,
     *,
     seed: int | np.random.SeedSequence | None,
-    executor: Executor | None = None,
+    executor: ExecutorLike | None = None,
     n_workers: int | None = None,
 ) -> ToyResult:
     """The statistic of ``n_toys`` pseudo-experiments generated at ``point`` (each fit starts from
     ``point``); toys whose fits fail are NaN. ``statistic(objective, data, start)`` returns a
     :class:`~bayesfit.inference.test_statistics.StatisticValue`."""
     toys = generate_toys(objective, point, n_toys, seed=seed)
-    task = _ToyTask(objective, statistic, point)
-    n_workers = n_workers or os.cpu_count() or 1
+    n_workers = worker_count(executor, n_workers)
     where = type(executor).__name__ if executor is not None else "ProcessPoolExecutor"
     logger.info("toys: %d fits on %d worker(s) of a %s", n_toys, n_workers, where)
     start = time.perf_counter()
-    try:
-        statistics = _run(task, toys, executor, n_workers)
-    finally:
-        _OBJECTIVES.pop(task.token, None)
+    chunks = [ObservedData(toys.main[b], toys.aux[b]) for b in chunk_indices(n_toys, n_workers)]
+    statistics = np.concatenate(map_chunks(_ToyFits(statistic, point), objective, chunks, executor=executor,
+                                           n_workers=n_workers, what=f"toys ({n_toys})"))
     study = ToyResult(statistics, {k: np.asarray(v) for k, v in point.items()}, seed if not isinstance(
         seed, np.random.SeedSequence) else seed.entropy)
     logger.info("toys: %d fits in %.1f s, %d failed", n_toys, time.perf_counter() - start, study.n_failed)
     return study
 
 
-#: Objectives of toy studies in this process, by the hash of their pickle (one unpickling per worker).
-_OBJECTIVES: dict[str, Objective] = {}
+class _ToyFits:
+    """The statistic of a chunk of toys (refits from ``start``); small to pickle, the objective
+    comes as the payload of :func:`~bayesfit.inference.executors.map_chunks`."""
 
-
-class _ToyTask:
-    """Picklable refit of a chunk of toys; carries the objective pickled once, cached per process."""
-
-    def __init__(self, objective: Objective, statistic: Callable[..., Any], start: Mapping[str, Any]) -> None:
-        self.objective_bytes = cloudpickle.dumps(objective)
-        self.token = hashlib.sha256(self.objective_bytes).hexdigest()
-        _OBJECTIVES[self.token] = objective
+    def __init__(self, statistic: Callable[..., Any], start: Mapping[str, Any]) -> None:
         self.statistic = statistic
         self.start = dict(start)
 
@@ -232,15 +217,7 @@ class _ToyTask:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({**state, "statistic": pickle.loads(state["statistic"])})
 
-    def objective(self) -> Objective:
-        if self.token not in _OBJECTIVES:
-            _OBJECTIVES.clear()  # keep only the latest objective in a worker
-            configure_blas()  # before unpickling compiles the objective's functions in a fresh process
-            _OBJECTIVES[self.token] = pickle.loads(self.objective_bytes)
-        return _OBJECTIVES[self.token]
-
-    def __call__(self, toys: ObservedData) -> np.ndarray:
-        objective = self.objective()
+    def __call__(self, objective: Objective, toys: ObservedData) -> np.ndarray:
         statistics = np.full(len(toys.main), np.nan)
         for i, (main, aux) in enumerate(zip(toys.main, toys.aux)):
             try:
@@ -248,12 +225,3 @@ class _ToyTask:
             except BayesfitError:  # a failed toy fit is counted, not fatal
                 continue
         return statistics
-
-
-def _run(task: _ToyTask, toys: ObservedData, executor: Executor | None, n_workers: int) -> np.ndarray:
-    """Statistics of all toys, in order, computed in ``TASKS_PER_WORKER * n_workers`` chunks on ``executor``."""
-    n_toys = len(toys.main)
-    bounds = np.array_split(np.arange(n_toys), min(n_toys, TASKS_PER_WORKER * n_workers))
-    chunks = [ObservedData(toys.main[b], toys.aux[b]) for b in bounds]
-    with nullcontext(executor) if executor is not None else ProcessPoolExecutor(max_workers=n_workers) as pool:
-        return np.concatenate([f.result() for f in [pool.submit(task, chunk) for chunk in chunks]])
