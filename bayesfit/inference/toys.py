@@ -34,6 +34,7 @@ import numpy as np
 
 from bayesfit.backend import configure_blas
 from bayesfit.errors import BayesfitError, InferenceError, ModelError
+from bayesfit.inference.batched import supports_batches, toy_statistics
 from bayesfit.inference.objective import Objective, check_entry_value, objective_for
 from bayesfit.inference.results import TestResult, ToyResult
 from bayesfit.inference.test_statistics import hypothesis_statistic
@@ -91,8 +92,9 @@ def generate_toys(
     """Pseudo-data at ``point``: main counts ``(n_toys, n_bins)`` and auxiliary data ``(n_toys, n_aux)``.
 
     With ``K > 1`` universes each toy picks universe ``k`` with probability ``w_k / sum w``.
-    Toy ``i`` uses child ``i`` of ``SeedSequence(seed)``, so the first toys do not change when
-    ``n_toys`` grows.
+    The draws come from separate streams of ``SeedSequence(seed)`` (:func:`toy_streams`): the
+    universes, the main counts and each constraint's auxiliary data, every stream drawn toy after
+    toy, so the first toys do not change when ``n_toys`` grows.
 
     Parameters
     ----------
@@ -105,16 +107,22 @@ def generate_toys(
         raise ModelError(f"n_toys must be at least 1, got {n_toys}")
     expected = _expected(binned, point, "toys")
     weights = binned.predictor.variation_weights
-    probabilities = weights / weights.sum()
+    universes_rng, main_rng, *aux_rngs = toy_streams(seed, 2 + len(binned.constraints))
+    universes = (universes_rng.choice(len(weights), size=n_toys, p=weights / weights.sum()) if len(weights) > 1
+                 else np.zeros(n_toys, dtype=np.int64))
+    main = main_rng.poisson(expected[universes]).astype(float)
+    return ObservedData(main, binned.sample_aux(point, aux_rngs, n_toys))
+
+
+def toy_streams(seed: int | np.random.SeedSequence | None, n_streams: int) -> list[np.random.Generator]:
+    """Generators of the children ``0 .. n_streams - 1`` of ``seed`` (a ``SeedSequence`` is not
+    advanced: the same one gives the same toys every time)."""
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    main = np.empty((n_toys, expected.shape[1]))
-    aux = np.empty((n_toys, binned.n_aux))
-    for i, child in enumerate(sequence.spawn(n_toys)):
-        rng = np.random.default_rng(child)
-        universe = rng.choice(len(probabilities), p=probabilities) if len(probabilities) > 1 else 0
-        main[i] = rng.poisson(expected[universe])
-        aux[i] = binned.sample_aux(point, rng)
-    return ObservedData(main, aux)
+    return [
+        np.random.default_rng(np.random.SeedSequence(sequence.entropy, spawn_key=(*sequence.spawn_key, k),
+                                                     pool_size=sequence.pool_size))
+        for k in range(n_streams)
+    ]
 
 
 def asimov_data(model: BinnedModel | Objective, point: Mapping[str, Any]) -> ObservedData:
@@ -136,6 +144,7 @@ def toy_pvalue(
     seed: int | np.random.SeedSequence | None = 0,
     observed: Any | None = None,
     n_workers: int | None = None,
+    batched: bool = True,
 ) -> TestResult:
     """p-value of ``hypothesis`` from the distribution of a test statistic in toy experiments.
 
@@ -158,6 +167,9 @@ def toy_pvalue(
     n_workers:
         Workers of ``executor`` (or of the default pool), used to split the toys into
         ``TASKS_PER_WORKER`` tasks per worker; default the number of cores.
+    batched:
+        Fit the toys of a task together (the default; same statistics as one fit per toy,
+        ``False``); see :func:`run_toys`.
 
     Returns
     -------
@@ -172,7 +184,8 @@ def toy_pvalue(
     data = objective.data(observed)
     observed_value = test(objective, data)
     generating_point = observed_value.conditional.values
-    study = run_toys(objective, test, generating_point, n_toys, seed=seed, executor=executor, n_workers=n_workers)
+    study = run_toys(objective, test, generating_point, n_toys, seed=seed, executor=executor, n_workers=n_workers,
+                     batched=batched)
     if study.n_failed == study.n_toys:
         raise InferenceError(f"all {n_toys} toy fits failed; check the model at {generating_point}")
     p_value, error, upper = study.tail_fraction(observed_value.value)
@@ -192,12 +205,17 @@ def run_toys(
     seed: int | np.random.SeedSequence | None,
     executor: Executor | None = None,
     n_workers: int | None = None,
+    batched: bool = True,
 ) -> ToyResult:
     """The statistic of ``n_toys`` pseudo-experiments generated at ``point`` (each fit starts from
     ``point``); toys whose fits fail are NaN. ``statistic(objective, data, start)`` returns a
-    :class:`~bayesfit.inference.test_statistics.StatisticValue`."""
+    :class:`~bayesfit.inference.test_statistics.StatisticValue`.
+
+    ``batched``: fit the toys of a chunk together (:func:`~bayesfit.inference.batched.toy_statistics`;
+    the statistics of :mod:`~bayesfit.inference.test_statistics`, same results as the per-toy
+    fits), else one fit after the other (``False``, and any other statistic)."""
     toys = generate_toys(objective, point, n_toys, seed=seed)
-    task = _ToyTask(objective, statistic, point)
+    task = _ToyTask(objective, statistic, point, batched)
     n_workers = n_workers or os.cpu_count() or 1
     where = type(executor).__name__ if executor is not None else "ProcessPoolExecutor"
     logger.info("toys: %d fits on %d worker(s) of a %s", n_toys, n_workers, where)
@@ -219,7 +237,9 @@ _OBJECTIVES: dict[str, Objective] = {}
 class _ToyTask:
     """Picklable refit of a chunk of toys; carries the objective pickled once, cached per process."""
 
-    def __init__(self, objective: Objective, statistic: Callable[..., Any], start: Mapping[str, Any]) -> None:
+    def __init__(self, objective: Objective, statistic: Callable[..., Any], start: Mapping[str, Any],
+                 batched: bool = True) -> None:
+        self.batched = batched and supports_batches(statistic)
         self.objective_bytes = cloudpickle.dumps(objective)
         self.token = hashlib.sha256(self.objective_bytes).hexdigest()
         _OBJECTIVES[self.token] = objective
@@ -241,6 +261,8 @@ class _ToyTask:
 
     def __call__(self, toys: ObservedData) -> np.ndarray:
         objective = self.objective()
+        if self.batched:
+            return toy_statistics(self.statistic, objective, toys, self.start)
         statistics = np.full(len(toys.main), np.nan)
         for i, (main, aux) in enumerate(zip(toys.main, toys.aux)):
             try:
