@@ -239,7 +239,7 @@ class _ToyTask:
 
     def __init__(self, objective: Objective, statistic: Callable[..., Any], start: Mapping[str, Any],
                  batched: bool = True) -> None:
-        self.batched = batched and supports_batches(statistic)
+        self.batched = batched and supports_batches(statistic, objective)
         self.objective_bytes = cloudpickle.dumps(objective)
         self.token = hashlib.sha256(self.objective_bytes).hexdigest()
         _OBJECTIVES[self.token] = objective
