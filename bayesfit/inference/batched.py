@@ -216,8 +216,8 @@ def minimise(
         alive, z, f, g, inverse = alive[accepted], z_new[accepted], f_new[accepted], g_new[accepted], inverse[accepted]
         x[alive[:, None], index] = _unscaled(z, scale, lower[index], upper[index])
         nll[alive] = f
-    logger.debug("batched fit of %d toys (%d entries): %d converged, %d iterations, %d evaluations of a toy",
-                 n_toys, index.size, int(converged.sum()), iteration + 1, batched.evaluations)
+    logger.debug("batched fit of %d toys (%d entries): %d converged in %d iterations (%d toy evaluations in this "
+                 "process so far)", n_toys, index.size, int(converged.sum()), iteration + 1, batched.evaluations)
     return BatchFit(x, nll, converged, finite)
 
 
