@@ -42,6 +42,7 @@ import bench_numba  # noqa: E402
 import bench_patchset  # noqa: E402
 import bench_run  # noqa: E402
 import bench_sampling  # noqa: E402
+import bench_toys  # noqa: E402
 import bench_xsec  # noqa: E402
 from bench_common import Row, SkipCase, interleaved_medians, relative_difference  # noqa: E402
 
@@ -316,6 +317,10 @@ case("sampler_by_size", "NUTS by model size (free entries: HESE 4, counting work
      tiny=(), quick=(), full=(200,))(bench_sampling.sampler_by_size)
 case("toys", "HESE toy fits (goodness of fit, one fit per toy): 2 processes and a 2-worker dask cluster vs "
      "serial, seconds per toy vs number of toys", tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.toys)
+case("toys_batched", "HESE goodness-of-fit toys: batched fits (compilation included) vs one fit per toy (a subset, "
+     "scaled), serial and 2 processes", tiny=(100,), quick=(2_000,), full=(10_000,))(bench_toys.toys_batched)
+case("toys_cls_atlas", "ATLAS workspace toy CLs (q~, n + n toys): batched fits (compilation included) vs one fit per "
+     "toy (a subset, scaled), with pyhf's asymptotic CLs", tiny=(), quick=(), full=(1_000,))(bench_toys.toys_cls_atlas)
 case("run_hese", "bayesfit run models/hese_diffuse.yaml per phase, warm and cold compile cache: compressed "
      "simulation and sampler auto vs the previous path (per-event simulation, PyMC), seconds; size: draws per chain "
      "(8 runs of the whole file, 2 with an empty cache: full mode only)",

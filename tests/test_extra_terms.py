@@ -224,12 +224,13 @@ def test_profile_includes_the_term(two, two_without):
 
 @pytest.fixture(scope="module")
 def numpy_toys():
-    """The toy study of toy_pvalue re-implemented: toy i is Poisson(expected at the conditional
-    fit) from child i of SeedSequence(seed); each statistic from numpy fits."""
+    """The toy study of toy_pvalue re-implemented: the toys are Poisson(expected at the conditional
+    fit), drawn toy after toy from the main counts' stream (child 1) of SeedSequence(seed); each
+    statistic from numpy fits."""
     mu0 = TOY_HYPOTHESIS
     expected = mu0 * SIGNAL + beta_hat(mu0, COUNTS) * BACKGROUND
-    toys = np.array([np.random.default_rng(child).poisson(expected)
-                     for child in np.random.SeedSequence(TOY_SEED).spawn(N_TOYS)], dtype=float)
+    main_counts = np.random.default_rng(np.random.SeedSequence(TOY_SEED).spawn(2)[1])
+    toys = main_counts.poisson(expected, size=(N_TOYS, expected.size)).astype(float)
     statistics = np.array([likelihood_ratio(mu0, toy)[0] for toy in toys])
     observed = likelihood_ratio(mu0, COUNTS)[0]
     p_value = np.mean(statistics >= observed - 1e-9 * max(1.0, observed))

@@ -355,8 +355,9 @@ def test_toy_cls_agree_with_asymptotics_with_a_few_hundred_events():
         assert ours == pytest.approx(theirs, abs=3.5 * np.sqrt(theirs * (1 - theirs) / n))
     relative = np.sqrt((1 - asymptotic.clsb) / (n * asymptotic.clsb) + (1 - asymptotic.clb) / (n * asymptotic.clb))
     assert toys.cls == pytest.approx(asymptotic.cls, abs=3.5 * relative * asymptotic.cls)
-    # the median of the expected band: CLs+b at the median of the background-only toys
-    assert toys.cls_expected[2] == pytest.approx(asymptotic.cls_expected[2], abs=0.05)
+    # the median of the expected band: CLs+b at the median of the background-only toys; over
+    # seeds it spreads by ~0.035 (0.322, 0.286, 0.250 for seeds 3, 4, 5): two standard deviations
+    assert toys.cls_expected[2] == pytest.approx(asymptotic.cls_expected[2], abs=0.07)
 
 
 def test_toys_resample_the_auxiliary_measurements():

@@ -13,6 +13,8 @@ value:
   numbers as pyhf's ``AsymptoticCalculator``.
 * :class:`ToyCalculator`: toys generated at the conditional fits of the tested value and of the
   alternative to the observed data, auxiliary measurements resampled; ``p = P(t >= t_obs)``.
+  The toys are fitted in batches (:mod:`bayesfit.inference.batched`; ``batched=False``: one
+  fit per toy, same statistics).
   The expected band evaluates the p-values at the quantiles ``Phi(n)`` of the alternative's toy
   statistics.
 """
@@ -93,7 +95,7 @@ class _Calculator:
 
     def _value(self, statistic: PoiStatistic, conditional: FitResult, free: FitResult) -> float:
         mu_hat = free.x[self.objective.index(self.poi)]
-        return statistic.from_fits(max(2.0 * (conditional.nll - free.nll), 0.0), mu_hat)
+        return float(statistic.from_fits(max(2.0 * (conditional.nll - free.nll), 0.0), mu_hat))
 
     def check_tested(self, mu: float) -> None:
         if np.isclose(mu, self.alternative):
@@ -158,18 +160,19 @@ class ToyCalculator(_Calculator):
 
     def __init__(self, objective: Objective, data: ObservedData, test_statistic: str, poi: str,
                  alternative: float | None = None, *, n_toys: int = 1000, n_toys_alternative: int | None = None,
-                 seed: Any = 0, executor: ExecutorLike | None = None, n_workers: int | None = None) -> None:
+                 seed: Any = 0, executor: ExecutorLike | None = None, n_workers: int | None = None,
+                 batched: bool = True) -> None:
         super().__init__(objective, data, test_statistic, poi, alternative)
         self.n_toys = int(n_toys)
         self.n_toys_alternative = int(n_toys if n_toys_alternative is None else n_toys_alternative)
         self.seeds = np.random.SeedSequence(seed).spawn(2)
-        self.executor, self.n_workers = executor, n_workers
+        self.executor, self.n_workers, self.batched = executor, n_workers, batched
 
     def hypotest(self, mu: float) -> HypotestResult:
         self.check_tested(mu)
         statistic = self.statistic(mu)
         observed = self.observed_statistic(mu)
-        options = dict(executor=self.executor, n_workers=self.n_workers)
+        options = dict(executor=self.executor, n_workers=self.n_workers, batched=self.batched)
         null = run_toys(self.objective, statistic, self.conditional(mu, "observed").values, self.n_toys,
                         seed=self.seeds[0], **options)
         alternative = run_toys(self.objective, statistic, self.alternative_fit.values, self.n_toys_alternative,

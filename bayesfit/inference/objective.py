@@ -134,8 +134,10 @@ class Objective:
         return {v.name: part.reshape(v.shape) for v, part in zip(variables, parts)}
 
     def _graph(self) -> pt.TensorVariable:
+        #: the variables' tensors, kept so that :mod:`~bayesfit.inference.batched` can replace them
+        self._tensors = self._point()
         terms = self.model.log_density(
-            self._point(), self._main, self._aux, prior=self.kind == "map", profile_scales=True,
+            self._tensors, self._main, self._aux, prior=self.kind == "map", profile_scales=True,
             expected_floor=EXPECTED_FLOOR,
         )
         return -(terms.log_posterior() if self.kind == "map" else terms.log_likelihood())

@@ -123,7 +123,7 @@ class PoiStatistic(ABC):
             free = _free_fit(objective, data, conditional, start, self.free_bounds(objective))
         mu_hat = free.x[objective.index(self.poi)]
         twice = max(2.0 * (conditional.nll - free.nll), 0.0)
-        return StatisticValue(self.from_fits(twice, mu_hat), conditional, free)
+        return StatisticValue(float(self.from_fits(twice, mu_hat)), conditional, free)
 
     def free_bounds(self, objective: Objective) -> dict[str, tuple[float, None]] | None:
         """Bounds of the unconditional fit: ``mu >= 0`` for the tilde statistics."""
@@ -132,8 +132,9 @@ class PoiStatistic(ABC):
         return None
 
     @abstractmethod
-    def from_fits(self, twice_delta_nll: float, mu_hat: float) -> float:
-        """The statistic from ``2 [nll(mu) - nll(free)]`` and the unconditional ``mu_hat``."""
+    def from_fits(self, twice_delta_nll: Any, mu_hat: Any) -> np.ndarray:
+        """The statistic from ``2 [nll(mu) - nll(free)]`` and the unconditional ``mu_hat``
+        (arrays of toys, or scalars: a 0-d array)."""
 
     @abstractmethod
     def asymptotic_value(self, mu_hat: float, sigma: float) -> float:
@@ -166,8 +167,8 @@ class TMu(PoiStatistic):
 
     name = "tmu"
 
-    def from_fits(self, twice_delta_nll: float, mu_hat: float) -> float:
-        return twice_delta_nll
+    def from_fits(self, twice_delta_nll: Any, mu_hat: Any) -> np.ndarray:
+        return np.asarray(twice_delta_nll, dtype=float)
 
     def asymptotic_value(self, mu_hat: float, sigma: float) -> float:
         return ((self.mu - mu_hat) / sigma) ** 2
@@ -183,8 +184,8 @@ class TMuTilde(PoiStatistic):
     name = "tmu_tilde"
     tilde = True
 
-    def from_fits(self, twice_delta_nll: float, mu_hat: float) -> float:
-        return twice_delta_nll
+    def from_fits(self, twice_delta_nll: Any, mu_hat: Any) -> np.ndarray:
+        return np.asarray(twice_delta_nll, dtype=float)
 
     def asymptotic_value(self, mu_hat: float, sigma: float) -> float:
         if mu_hat >= 0:
@@ -201,8 +202,8 @@ class QMu(PoiStatistic):
 
     name = "qmu"
 
-    def from_fits(self, twice_delta_nll: float, mu_hat: float) -> float:
-        return twice_delta_nll if mu_hat <= self.mu else 0.0
+    def from_fits(self, twice_delta_nll: Any, mu_hat: Any) -> np.ndarray:
+        return np.where(np.asarray(mu_hat) <= self.mu, twice_delta_nll, 0.0)
 
     def asymptotic_value(self, mu_hat: float, sigma: float) -> float:
         return ((self.mu - mu_hat) / sigma) ** 2 if mu_hat <= self.mu else 0.0
@@ -220,8 +221,8 @@ class QMuTilde(PoiStatistic):
     name = "qmu_tilde"
     tilde = True
 
-    def from_fits(self, twice_delta_nll: float, mu_hat: float) -> float:
-        return twice_delta_nll if mu_hat <= self.mu else 0.0
+    def from_fits(self, twice_delta_nll: Any, mu_hat: Any) -> np.ndarray:
+        return np.where(np.asarray(mu_hat) <= self.mu, twice_delta_nll, 0.0)
 
     def asymptotic_value(self, mu_hat: float, sigma: float) -> float:
         if mu_hat > self.mu:
@@ -243,8 +244,8 @@ class Q0(PoiStatistic):
     name = "q0"
     default_alternative = 1.0
 
-    def from_fits(self, twice_delta_nll: float, mu_hat: float) -> float:
-        return twice_delta_nll if mu_hat >= self.mu else 0.0
+    def from_fits(self, twice_delta_nll: Any, mu_hat: Any) -> np.ndarray:
+        return np.where(np.asarray(mu_hat) >= self.mu, twice_delta_nll, 0.0)
 
     def asymptotic_value(self, mu_hat: float, sigma: float) -> float:
         return ((mu_hat - self.mu) / sigma) ** 2 if mu_hat >= self.mu else 0.0
@@ -280,15 +281,17 @@ def poi_statistic(name: str, poi: str, mu: float) -> PoiStatistic:
 
 
 # ---------------------------------------------------------------------- any hypothesis (toy p-values)
-def saturated_nll(objective: Objective, data: ObservedData) -> float:
+def saturated_nll(objective: Objective, data: ObservedData) -> float | np.ndarray:
     """``-ln L`` of the saturated model: Poisson with ``mu = k`` in every bin (``ln k!`` included)
     and every constraint at its maximum; the user's terms have no saturated value (they count
-    at the fit's point in the statistic).
+    at the fit's point in the statistic). A float for one data set, ``(n_toys,)`` for toys
+    (main ``(n_toys, n_bins)``, aux ``(n_toys, n_aux)``).
 
     For the finite-MC-statistics likelihoods this is the limit of infinite simulation, so the
     statistic is approximate there.
     """
-    return -float(saturated_poisson_logp(data.main) + objective.model.saturated_aux_logp(data.aux))
+    value = -(saturated_poisson_logp(data.main) + objective.model.saturated_aux_logp(data.aux))
+    return float(value) if np.ndim(value) == 0 else value
 
 
 class LikelihoodRatio:

@@ -28,6 +28,7 @@ import cloudpickle
 import numpy as np
 
 from bayesfit.errors import BayesfitError, InferenceError, ModelError
+from bayesfit.inference.batched import supports_batches, toy_statistics
 from bayesfit.inference.executors import TASKS_PER_WORKER, ExecutorLike, chunk_indices, map_chunks, worker_count
 from bayesfit.inference.objective import Objective, check_entry_value, objective_for
 from bayesfit.inference.results import TestResult, ToyResult
@@ -82,8 +83,9 @@ def generate_toys(
     """Pseudo-data at ``point``: main counts ``(n_toys, n_bins)`` and auxiliary data ``(n_toys, n_aux)``.
 
     With ``K > 1`` universes each toy picks universe ``k`` with probability ``w_k / sum w``.
-    Toy ``i`` uses child ``i`` of ``SeedSequence(seed)``, so the first toys do not change when
-    ``n_toys`` grows.
+    The draws come from separate streams of ``SeedSequence(seed)`` (:func:`toy_streams`): the
+    universes, the main counts and each constraint's auxiliary data, every stream drawn toy after
+    toy, so the first toys do not change when ``n_toys`` grows.
 
     Parameters
     ----------
@@ -96,16 +98,22 @@ def generate_toys(
         raise ModelError(f"n_toys must be at least 1, got {n_toys}")
     expected = _expected(binned, point, "toys")
     weights = binned.predictor.variation_weights
-    probabilities = weights / weights.sum()
+    universes_rng, main_rng, *aux_rngs = toy_streams(seed, 2 + len(binned.constraints))
+    universes = (universes_rng.choice(len(weights), size=n_toys, p=weights / weights.sum()) if len(weights) > 1
+                 else np.zeros(n_toys, dtype=np.int64))
+    main = main_rng.poisson(expected[universes]).astype(float)
+    return ObservedData(main, binned.sample_aux(point, aux_rngs, n_toys))
+
+
+def toy_streams(seed: int | np.random.SeedSequence | None, n_streams: int) -> list[np.random.Generator]:
+    """Generators of the children ``0 .. n_streams - 1`` of ``seed`` (a ``SeedSequence`` is not
+    advanced: the same one gives the same toys every time)."""
     sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    main = np.empty((n_toys, expected.shape[1]))
-    aux = np.empty((n_toys, binned.n_aux))
-    for i, child in enumerate(sequence.spawn(n_toys)):
-        rng = np.random.default_rng(child)
-        universe = rng.choice(len(probabilities), p=probabilities) if len(probabilities) > 1 else 0
-        main[i] = rng.poisson(expected[universe])
-        aux[i] = binned.sample_aux(point, rng)
-    return ObservedData(main, aux)
+    return [
+        np.random.default_rng(np.random.SeedSequence(sequence.entropy, spawn_key=(*sequence.spawn_key, k),
+                                                     pool_size=sequence.pool_size))
+        for k in range(n_streams)
+    ]
 
 
 def asimov_data(model: BinnedModel | Objective, point: Mapping[str, Any]) -> ObservedData:
@@ -127,6 +135,7 @@ def toy_pvalue(
     seed: int | np.random.SeedSequence | None = 0,
     observed: Any | None = None,
     n_workers: int | None = None,
+    batched: bool = True,
 ) -> TestResult:
     """p-value of ``hypothesis`` from the distribution of a test statistic in toy experiments.
 
@@ -151,6 +160,9 @@ def toy_pvalue(
         Workers of ``executor`` (or of the default pool), used to split the toys into
         ``TASKS_PER_WORKER`` tasks per worker; default the workers of a dask client, else the
         number of cores.
+    batched:
+        Fit the toys of a task together (the default; same statistics as one fit per toy,
+        ``False``); see :func:`run_toys`.
 
     Returns
     -------
@@ -165,7 +177,8 @@ def toy_pvalue(
     data = objective.data(observed)
     observed_value = test(objective, data)
     generating_point = observed_value.conditional.values
-    study = run_toys(objective, test, generating_point, n_toys, seed=seed, executor=executor, n_workers=n_workers)
+    study = run_toys(objective, test, generating_point, n_toys, seed=seed, executor=executor, n_workers=n_workers,
+                     batched=batched)
     if study.n_failed == study.n_toys:
         raise InferenceError(f"all {n_toys} toy fits failed; check the model at {generating_point}")
     p_value, error, upper = study.tail_fraction(observed_value.value)
@@ -185,18 +198,24 @@ def run_toys(
     seed: int | np.random.SeedSequence | None,
     executor: ExecutorLike | None = None,
     n_workers: int | None = None,
+    batched: bool = True,
 ) -> ToyResult:
     """The statistic of ``n_toys`` pseudo-experiments generated at ``point`` (each fit starts from
     ``point``); toys whose fits fail are NaN. ``statistic(objective, data, start)`` returns a
-    :class:`~bayesfit.inference.test_statistics.StatisticValue`."""
+    :class:`~bayesfit.inference.test_statistics.StatisticValue`.
+
+    ``batched``: fit the toys of a chunk together (:func:`~bayesfit.inference.batched.toy_statistics`;
+    the statistics of :mod:`~bayesfit.inference.test_statistics`, same results as the per-toy
+    fits), else one fit after the other (``False``, and any other statistic)."""
     toys = generate_toys(objective, point, n_toys, seed=seed)
     n_workers = worker_count(executor, n_workers)
     where = type(executor).__name__ if executor is not None else "ProcessPoolExecutor"
     logger.info("toys: %d fits on %d worker(s) of a %s", n_toys, n_workers, where)
     start = time.perf_counter()
     chunks = [ObservedData(toys.main[b], toys.aux[b]) for b in chunk_indices(n_toys, n_workers)]
-    statistics = np.concatenate(map_chunks(_ToyFits(statistic, point), objective, chunks, executor=executor,
-                                           n_workers=n_workers, what=f"toys ({n_toys})"))
+    fits = _ToyFits(statistic, point, batched and supports_batches(statistic, objective))
+    statistics = np.concatenate(map_chunks(fits, objective, chunks, executor=executor, n_workers=n_workers,
+                                           what=f"toys ({n_toys})"))
     study = ToyResult(statistics, {k: np.asarray(v) for k, v in point.items()}, seed if not isinstance(
         seed, np.random.SeedSequence) else seed.entropy)
     logger.info("toys: %d fits in %.1f s, %d failed", n_toys, time.perf_counter() - start, study.n_failed)
@@ -207,7 +226,8 @@ class _ToyFits:
     """The statistic of a chunk of toys (refits from ``start``); small to pickle, the objective
     comes as the payload of :func:`~bayesfit.inference.executors.map_chunks`."""
 
-    def __init__(self, statistic: Callable[..., Any], start: Mapping[str, Any]) -> None:
+    def __init__(self, statistic: Callable[..., Any], start: Mapping[str, Any], batched: bool) -> None:
+        self.batched = batched
         self.statistic = statistic
         self.start = dict(start)
 
@@ -218,6 +238,8 @@ class _ToyFits:
         self.__dict__.update({**state, "statistic": pickle.loads(state["statistic"])})
 
     def __call__(self, objective: Objective, toys: ObservedData) -> np.ndarray:
+        if self.batched:
+            return toy_statistics(self.statistic, objective, toys, self.start)
         statistics = np.full(len(toys.main), np.nan)
         for i, (main, aux) in enumerate(zip(toys.main, toys.aux)):
             try:

@@ -119,12 +119,15 @@ class Constraint(ABC):
         """Expected auxiliary data (Asimov) at the constrained entries ``values``, ``(n_aux,)``."""
 
     @abstractmethod
-    def sample_aux(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One draw of the auxiliary data at the constrained entries ``values``, ``(n_aux,)``."""
+    def sample_aux(self, values: np.ndarray, rng: np.random.Generator, n_toys: int | None = None) -> np.ndarray:
+        """Draws of the auxiliary data at the constrained entries ``values``: one ``(n_aux,)``, or
+        ``n_toys`` of them ``(n_toys, n_aux)`` drawn toy after toy from ``rng`` (so the first
+        toys do not change when ``n_toys`` grows)."""
 
     @abstractmethod
-    def saturated_logpdf(self, aux: np.ndarray) -> float:
-        """``max_theta ln p(aux | theta)``: the saturated model of the auxiliary data."""
+    def saturated_logpdf(self, aux: np.ndarray) -> float | np.ndarray:
+        """``max_theta ln p(aux | theta)``: the saturated model of the auxiliary data ``(..., n_aux)``
+        (a float for one measurement vector, an array ``(...)`` for several)."""
 
     @abstractmethod
     def priors(self) -> list[Prior]:
@@ -152,11 +155,13 @@ class GaussianConstraint(Constraint):
     def expected_aux(self, values: np.ndarray) -> np.ndarray:
         return np.asarray(values, dtype=float).copy()
 
-    def sample_aux(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return rng.normal(values, self.sigma)
+    def sample_aux(self, values: np.ndarray, rng: np.random.Generator, n_toys: int | None = None) -> np.ndarray:
+        return rng.normal(values, self.sigma, size=None if n_toys is None else (n_toys, self.size))
 
-    def saturated_logpdf(self, aux: np.ndarray) -> float:
-        return -float(np.sum(np.log(self.sigma * np.sqrt(2.0 * np.pi))))
+    def saturated_logpdf(self, aux: np.ndarray) -> float | np.ndarray:
+        value = -float(np.sum(np.log(self.sigma * np.sqrt(2.0 * np.pi))))
+        shape = np.shape(aux)[:-1]
+        return value if not shape else np.full(shape, value)
 
     def priors(self) -> list[Prior]:
         return [Prior("Normal", mu=float(a), sigma=float(s)) for a, s in zip(self.auxdata, self.sigma)]
@@ -182,11 +187,13 @@ class PoissonConstraint(Constraint):
     def expected_aux(self, values: np.ndarray) -> np.ndarray:
         return self.factors * np.asarray(values, dtype=float)
 
-    def sample_aux(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return rng.poisson(self.factors * np.maximum(np.asarray(values, dtype=float), 0.0)).astype(float)
+    def sample_aux(self, values: np.ndarray, rng: np.random.Generator, n_toys: int | None = None) -> np.ndarray:
+        rates = self.factors * np.maximum(np.asarray(values, dtype=float), 0.0)
+        return rng.poisson(rates, size=None if n_toys is None else (n_toys, self.size)).astype(float)
 
-    def saturated_logpdf(self, aux: np.ndarray) -> float:
-        return float(saturated_poisson_logp(aux))
+    def saturated_logpdf(self, aux: np.ndarray) -> float | np.ndarray:
+        value = saturated_poisson_logp(aux)
+        return float(value) if np.ndim(value) == 0 else value
 
     def priors(self) -> list[Prior]:
         return [Prior("Gamma", alpha=float(a) + 1.0, beta=float(t)) for a, t in zip(self.auxdata, self.factors)]

@@ -424,17 +424,34 @@ class BinnedModel:
         ]
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def sample_aux(self, point: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
-        """One draw of the auxiliary data at a point of variables, ``(n_aux,)``."""
-        parts = [
-            constraint.sample_aux(np.ravel(point.get(name, self._entry_index.variables[name].start))[entries], rng)
-            for constraint, name, entries, _ in self._constraint_slots
-        ]
-        return np.concatenate(parts) if parts else np.zeros(0)
+    def sample_aux(
+        self, point: Mapping[str, Any], rng: np.random.Generator | Sequence[np.random.Generator],
+        n_toys: int | None = None,
+    ) -> np.ndarray:
+        """Draws of the auxiliary data at a point of variables: one ``(n_aux,)``, or ``n_toys``
+        of them ``(n_toys, n_aux)``.
 
-    def saturated_aux_logp(self, aux: np.ndarray) -> float:
-        """``ln L`` of the auxiliary data in the saturated model (each constraint at its maximum)."""
-        return float(sum(c.saturated_logpdf(np.asarray(aux)[s]) for c, _, _, s in self._constraint_slots))
+        ``rng`` is one generator for every constraint, or one generator per constraint (in the
+        order of :attr:`constraints`): with those, each constraint draws toy after toy from its
+        own stream, so the first toys do not change when ``n_toys`` grows.
+        """
+        generators = list(rng) if isinstance(rng, Sequence) else [rng] * len(self._constraint_slots)
+        if len(generators) != len(self._constraint_slots):
+            raise ModelError(f"sample_aux: {len(generators)} generators for {len(self._constraint_slots)} constraints")
+        parts = [
+            constraint.sample_aux(np.ravel(point.get(name, self._entry_index.variables[name].start))[entries],
+                                  generator, n_toys)
+            for (constraint, name, entries, _), generator in zip(self._constraint_slots, generators)
+        ]
+        empty = np.zeros((0,) if n_toys is None else (n_toys, 0))
+        return np.concatenate(parts, axis=-1) if parts else empty
+
+    def saturated_aux_logp(self, aux: np.ndarray) -> float | np.ndarray:
+        """``ln L`` of the auxiliary data in the saturated model (each constraint at its maximum):
+        a float for ``aux`` ``(n_aux,)``, ``(n_toys,)`` for ``(n_toys, n_aux)``."""
+        aux = np.asarray(aux, dtype=float)
+        total = sum((c.saturated_logpdf(aux[..., s]) for c, _, _, s in self._constraint_slots), np.zeros(aux.shape[:-1]))
+        return float(total) if aux.ndim == 1 else total
 
     def check_data(self, data: Any) -> ObservedData:
         """Main counts ``(n,)`` or :class:`ObservedData` as validated float arrays (the model's
