@@ -121,6 +121,8 @@ def plot_counts(
     expected_label: str = "best fit",
     band: tuple[np.ndarray, np.ndarray] | None = None,
     band_label: str = "posterior predictive 68%",
+    pre_fit: np.ndarray | None = None,
+    pre_fit_label: str = "pre-fit",
     xlabel: str = "",
     ylabel: str = "events per bin",
     log_x: bool = False,
@@ -143,6 +145,9 @@ def plot_counts(
     band:
         ``(lower, upper)`` per bin, e.g. posterior-predictive quantiles, drawn hatched over the
         components.
+    pre_fit:
+        Total expectation before the fit ``(n,)`` (at the start values), drawn dashed and
+        labelled ``pre_fit_label``, if given.
     """
     ax = _axes(ax)
     edges = finite_edges(edges)
@@ -153,6 +158,8 @@ def plot_counts(
         bottom = bottom + counts
     if expected is not None:
         ax.stairs(np.asarray(expected, float), edges, color="k", linewidth=1.5, label=expected_label)
+    if pre_fit is not None:
+        ax.stairs(np.asarray(pre_fit, float), edges, color="0.35", linewidth=1.2, linestyle="--", label=pre_fit_label)
     if band is not None:  # hatched over the components, which stay readable through it
         _draw_band(ax, edges, *band, label=band_label)
     if observed is not None:
@@ -264,6 +271,7 @@ def plot_data_mc(
     expected_label: str = "best fit",
     band: tuple[np.ndarray, np.ndarray] | None = None,
     band_label: str = "posterior predictive 68%",
+    pre_fit: np.ndarray | None = None,
     xlabel: str = "",
     ylabel: str = "events per bin",
     title: str = "",
@@ -276,7 +284,8 @@ def plot_data_mc(
     ``components`` ``{name: (n,)}`` are stacked in the given order; the ratio is to ``expected``
     ``(n,)`` (e.g. the best fit, drawn as a line labelled ``expected_label``), or to the sum of the
     components. ``band`` ``(lower, upper)`` ``(n,)``, e.g. posterior-predictive quantiles, is drawn
-    on both panels. ``axes``: a ``(counts, ratio)`` pair from :func:`data_mc_axes`.
+    on both panels, ``pre_fit`` ``(n,)`` (the expectation at the start values) as a dashed line on
+    the counts. ``axes``: a ``(counts, ratio)`` pair from :func:`data_mc_axes`.
     """
     if axes is None:
         axes = data_mc_axes()[1][0]
@@ -284,7 +293,7 @@ def plot_data_mc(
     total = (np.sum([np.asarray(c, dtype=float) for c in components.values()], axis=0)
              if expected is None else np.asarray(expected, dtype=float))
     plot_counts(edges, observed, components, expected=expected, expected_label=expected_label, band=band,
-                band_label=band_label, ylabel=ylabel, log_x=log_x, log_y=log_y, ax=main)
+                band_label=band_label, pre_fit=pre_fit, ylabel=ylabel, log_x=log_x, log_y=log_y, ax=main)
     low, high = main.get_ylim()
     if log_y:  # down to a third of the smallest prediction or count, not to the smallest component
         shown = np.concatenate([total[total > 0], np.asarray(observed, dtype=float)[np.asarray(observed) > 0]])

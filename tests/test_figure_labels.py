@@ -87,8 +87,9 @@ def test_projection_figures_label_axes_with_units_and_panels_with_category_names
     atmospheric, astrophysical = rng.uniform(1, 5, binning.size), rng.uniform(1, 5, binning.size)
     observed = rng.poisson(atmospheric + astrophysical).astype(float)
     predictive = rng.poisson(atmospheric + astrophysical, size=(200, binning.size)).astype(float)
+    pre_fit = 0.8 * (atmospheric + astrophysical)
     figures = projection_figures(binning, CountsToPlot(observed, {"atmospheric": atmospheric,
-                                                                  "astrophysical": astrophysical}, predictive))
+                                                                  "astrophysical": astrophysical}, predictive, pre_fit))
     assert set(figures) == {"counts_zenith", "counts_energy"}
     axes = figures["counts_energy"].axes
     counts, ratios = axes[:2], axes[2:]
@@ -96,7 +97,7 @@ def test_projection_figures_label_axes_with_units_and_panels_with_category_names
     assert [ax.get_xlabel() for ax in ratios] == ["Deposited energy [GeV]"] * 2
     assert [ax.get_ylabel() for ax in ratios] == ["data / pred."] * 2
     assert _texts(counts[0].get_legend().get_texts()) == [
-        "atmospheric", "astrophysical", "best fit", "posterior predictive 68%", "data"]
+        "atmospheric", "astrophysical", "best fit", "pre-fit", "posterior predictive 68%", "data"]
     assert figures["counts_zenith"].axes[2].get_xlabel() == "cos(Reconstructed zenith)"
     # the ratio panel: the cascade energy projection over its expectation, summed over zenith
     shape = (2, 2, 3)
@@ -104,6 +105,8 @@ def test_projection_figures_label_axes_with_units_and_panels_with_category_names
     data = observed.reshape(shape).sum(axis=1)[0]
     points = ratios[0].containers[0].lines[0].get_ydata()
     np.testing.assert_allclose(points, data / expected)
+    (dashed,) = [patch for patch in counts[0].patches if patch.get_label() == "pre-fit"]
+    np.testing.assert_allclose(dashed.get_data().values, pre_fit.reshape(shape).sum(axis=1)[0])
     plt.close("all")
 
 

@@ -228,9 +228,10 @@ class Analysis(ABC):
         """Figures of the inputs (e.g. flux throws), ``{file stem: figure}``; none by default."""
         return {}
 
-    def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
+    def figures(self, best_fit: Any, idata: Any, start: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The model's figures ``{file name: figure}``: the inputs, and on a rectilinear binning the
-        counts projected on each continuous axis with the fitted components and, when sampled, the
+        counts projected on each continuous axis with the fitted components, the expectation at
+        ``start`` (default the model's start values: the pre-fit model) and, when sampled, the
         posterior-predictive band."""
         from bayesfit.analysis.figures import CountsToPlot, projection_figures
 
@@ -240,7 +241,8 @@ class Analysis(ABC):
             if idata is not None and "posterior_predictive" in idata.groups():
                 draws = idata.posterior_predictive["counts"].values
                 predictive = draws.reshape(-1, draws.shape[-1])
-            counts = CountsToPlot(self.observed, self.component_expected(best_fit.values), predictive)
+            pre_fit = sum(self.component_expected(self.model.start_point() if start is None else start).values())
+            counts = CountsToPlot(self.observed, self.component_expected(best_fit.values), predictive, pre_fit)
             figures.update({f"{name}.png": figure for name, figure in projection_figures(self.binning, counts).items()})
         return figures
 

@@ -273,15 +273,18 @@ class ChannelsAnalysis(Analysis):
                 expected[f"{name}/{component}"] = full
         return expected
 
-    def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
-        """Each channel's figures (pre/post-fit counts, its inputs, pulls), named ``<channel>_<figure>``."""
+    def figures(self, best_fit: Any, idata: Any, start: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Each channel's figures (pre/post-fit counts, its inputs), named ``<channel>_<figure>``;
+        pre-fit is at ``start`` (default the combined model's start values)."""
         figures = {}
+        start = self.model.start_point() if start is None else start
         for name, channel in self.channels.items():
             fit = _ChannelFit(self._channel_point(channel, best_fit.values), self._channel_point(channel, best_fit.errors))
             own = None
             if idata is not None and "posterior_predictive" in idata.groups():
                 own = idata.isel(bins=self.bins[name])
-            figures.update({f"{name}_{file}": figure for file, figure in channel.figures(fit, own).items()})
+            drawn = channel.figures(fit, own, self._channel_point(channel, start))
+            figures.update({f"{name}_{file}": figure for file, figure in drawn.items()})
         return figures
 
     def __repr__(self) -> str:

@@ -2,8 +2,8 @@
 
 For every continuous axis there is one figure with a panel per category of the categorical axes
 (e.g. energy per topology, titled with the categories' names): observed counts with Poisson error
-bars, the fitted components stacked, the posterior-predictive 68% band, and below them data over
-the best fit. Axes are labelled with their label and unit (``Deposited energy [GeV]``); cos-zenith
+bars, the fitted components stacked, the expectation before the fit (at the start values) dashed,
+the posterior-predictive 68% band, and below them data over the best fit. Axes are labelled with their label and unit (``Deposited energy [GeV]``); cos-zenith
 axes are drawn against ``cos(zenith)``, log10 axes on a logarithmic scale.
 """
 
@@ -33,11 +33,14 @@ class CountsToPlot(NamedTuple):
         Fitted expectation of each component, ``{name: (n_bins,)}``.
     predictive:
         Posterior-predictive count draws, ``(n_draws, n_bins)``, or ``None``.
+    pre_fit:
+        Total expectation at the start values, ``(n_bins,)``, or ``None``.
     """
 
     observed: np.ndarray
     components: Mapping[str, np.ndarray]
     predictive: np.ndarray | None = None
+    pre_fit: np.ndarray | None = None
 
 
 def projection_figures(binning: RectilinearBinning, counts: CountsToPlot) -> dict[str, Figure]:
@@ -58,6 +61,7 @@ def projection_figures(binning: RectilinearBinning, counts: CountsToPlot) -> dic
 
         observed = project(counts.observed)
         components = {name: project(values) for name, values in counts.components.items()}
+        pre_fit = None if counts.pre_fit is None else project(counts.pre_fit)
         band = None
         if counts.predictive is not None:
             band = np.quantile(project(counts.predictive), [0.16, 0.84], axis=0)
@@ -71,6 +75,7 @@ def projection_figures(binning: RectilinearBinning, counts: CountsToPlot) -> dic
                     {name: values[panel][order] for name, values in components.items()},
                     expected=sum(values[panel] for values in components.values())[order],
                     band=None if band is None else (band[0][panel][order], band[1][panel][order]),
+                    pre_fit=None if pre_fit is None else pre_fit[panel][order],
                     xlabel=label,
                     title=", ".join(a.category_names[i] for a, i in zip(categorical, panel)),
                     log_x=isinstance(axis, Log10Axis),

@@ -147,12 +147,12 @@ class WorkspaceAnalysis(Analysis):
         samples = self.predictor.layout.sample_names
         return {name: rates[index] for index, name in enumerate(samples)}
 
-    def figures(self, best_fit: Any, idata: Any) -> dict[str, Any]:
+    def figures(self, best_fit: Any, idata: Any, start: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Pre- and post-fit counts per channel, with the posterior-predictive band when sampled."""
         from bayesfit.histfactory.plots import channel_figures, sample_rates
 
         model = self._model
-        pre_fit, post_fit = sample_rates(model, [model.start_point(), best_fit.values])
+        pre_fit, post_fit = sample_rates(model, [model.start_point() if start is None else start, best_fit.values])
         band = None
         if idata is not None:
             counts = idata.posterior_predictive["counts"].values.reshape(-1, model.predictor.n_out)
