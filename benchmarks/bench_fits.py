@@ -17,6 +17,7 @@ and as ``max rel diff`` the agreement of bayesfit's and numpy's ``-ln L`` at bay
 from __future__ import annotations
 
 import functools
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ from scipy.optimize import OptimizeResult, minimize
 
 HESE_FILE = Path(__file__).resolve().parents[1] / "models" / "hese_diffuse.yaml"
 HESE_PARAMETERS = ("atmo_norm", "astro_norm", "astro_gamma")
+#: The seed of the file's committed toy (models/inputs/hese, written by examples/model_inputs.py).
+HESE_SEED = 20131122
 #: The file's prompt-like component held at 0: the seed notebook's three-parameter fit.
 HESE_NOTEBOOK = ("parameters.prompt_norm.fixed=true", "parameters.prompt_norm.start=0.0", "poi=null",
                  "inference.hypotests={}", "inference.upper_limit={}")
@@ -44,8 +47,12 @@ def hese_analysis(n_generated: int) -> Any:
     """``models/hese_diffuse.yaml`` as the notebook's fit with ``n_generated`` simulated events (the
     data stay the file's)."""
     from bayesfit.analysis import Analysis, read_analysis
+    from bayesfit.datasets import generate_hese_toy
 
-    return Analysis(read_analysis(HESE_FILE, [f"simulation.options.n_generated={n_generated}", *HESE_NOTEBOOK]))
+    toy = generate_hese_toy(n_generated=n_generated, seed=HESE_SEED)
+    simulation = Path(tempfile.mkdtemp(prefix="bayesfit-bench-")) / f"simulation_{n_generated}.npz"
+    np.savez(simulation, **toy.simulation)
+    return Analysis(read_analysis(HESE_FILE, [f"simulation.path={simulation}", *HESE_NOTEBOOK]))
 
 
 def scipy_fd_fit(negative_log_likelihood: Callable[[np.ndarray], float], x0: np.ndarray,
