@@ -316,7 +316,7 @@ case("sampler_by_size", "NUTS by model size (free entries: HESE 4, counting work
      "(PyMC on the ATLAS workspace takes many minutes: full mode only)",
      tiny=(), quick=(), full=(200,))(bench_sampling.sampler_by_size)
 case("toys", "HESE toy fits (goodness of fit, one fit per toy): 2 processes and a 2-worker dask cluster vs "
-     "serial, seconds per toy vs number of toys", tiny=(20,), quick=(100,), full=(1_000,))(bench_sampling.toys)
+     "serial, seconds per toy vs number of toys", tiny=(20,), quick=(100,), full=(1_000, 10_000))(bench_sampling.toys)
 case("toys_batched", "HESE goodness-of-fit toys: batched fits (compilation included) vs one fit per toy (a subset, "
      "scaled), serial and 2 processes", tiny=(100,), quick=(2_000,), full=(10_000,))(bench_toys.toys_batched)
 case("toys_cls_atlas", "ATLAS workspace toy CLs (q~, n + n toys; the time grows as n: 1000 + 1000 take 50x the "
