@@ -48,7 +48,7 @@ import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
 from bayesfit.errors import BayesfitError, ModelError
-from bayesfit.inference.fit import _fit_bounds
+from bayesfit.inference.fit import _fit_bounds, _start_vector
 from bayesfit.inference.objective import Objective
 from bayesfit.inference.test_statistics import (
     _REFIT_TOLERANCE,
@@ -378,10 +378,6 @@ def _fit(objective: Objective, toys: ObservedData, start: Mapping[str, Any], fix
     lower, upper = _fit_bounds(objective, bounds or {})
     free = np.ones(objective.size, dtype=bool)
     free[list(fixed_entries)] = False
-    values = objective.unpack(objective.pack(objective.model.start_point()))
-    values.update({name: value for name, value in start.items() if name in values})
-    x0 = objective.checked(objective.pack(values), "start")
-    x0[list(fixed_entries)] = list(fixed_entries.values())
-    x0 = np.clip(x0, lower, upper)
+    x0 = _start_vector(objective, start, fixed_entries, lower, upper)
     rows = np.broadcast_to(x0, (len(toys.main), x0.size)) if starts is None else np.clip(starts, lower, upper)
     return minimise(objective, toys, rows, free, lower, upper, x0)

@@ -117,15 +117,9 @@ def fit(
     lower, upper = _fit_bounds(objective, bounds or {})
     free = np.ones(objective.size, dtype=bool)
     free[list(fixed_entries)] = False
-    base = objective.pack(objective.model.start_point())
 
     def packed(point: Mapping[str, Any], fix: bool = True) -> np.ndarray:
-        values = objective.unpack(base)
-        values.update({name: value for name, value in point.items() if name in values})
-        x = objective.checked(objective.pack(values), "start")
-        if fix:
-            x[list(fixed_entries)] = list(fixed_entries.values())
-        return np.clip(x, lower, upper)  # into this fit's own tighter bounds (e.g. a POI >= 0)
+        return _start_vector(objective, point, fixed_entries if fix else {}, lower, upper)
 
     if n_random_starts is None:
         n_random_starts = RANDOM_STARTS if objective.size <= RANDOM_STARTS_MAX_SIZE else 0
@@ -211,6 +205,18 @@ def fit(
     logger.debug("fit (%s, %d free entries, %d start(s)): -ln L %.10g, edm %.2g, converged %s", objective.kind,
                  int(free.sum()), len(start_vectors), result.nll, result.edm, result.converged)
     return result
+
+
+def _start_vector(objective: Objective, point: Mapping[str, Any], fixed_entries: Mapping[int, float],
+                  lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The start ``x`` of a fit: ``point`` (a partial dict of variable values) completed with the
+    model's start, checked against the support, ``fixed_entries`` set, and clipped into this fit's
+    own tighter bounds ``[lower, upper]`` (e.g. a POI >= 0)."""
+    values = objective.unpack(objective.pack(objective.model.start_point()))
+    values.update({name: value for name, value in point.items() if name in values})
+    x = objective.checked(objective.pack(values), "start")
+    x[list(fixed_entries)] = list(fixed_entries.values())
+    return np.clip(x, lower, upper)
 
 
 def _fit_bounds(objective: Objective, bounds: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
