@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_non_negative_int, metavar="S", help="random seed")
     run.add_argument(
         "--sampler", choices=SAMPLER_CHOICES,
-        help="NUTS implementation; auto (the default) picks by model size: PyMC for small models, nutpie above",
+        help="NUTS implementation; auto (the default) is nutpie when it is installed (bayesfit[fast]), else PyMC",
     )
     run.add_argument(
         "--patch",

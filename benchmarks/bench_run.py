@@ -10,17 +10,20 @@ the innermost phase being run (exclusive times, which add up to the run's total)
 - ``build``: events, binning, predictor and model;
 - ``compile``: every PyTensor function bayesfit compiles (objective and gradient, predictor
   evaluations, per-draw post-processing; Hessians are differences of the compiled gradient);
-- ``sampler compile``: the sampler's compilation of the PyMC model (nutpie's numba function,
-  or PyMC's ``logp_dlogp_function``);
+- ``sampler compile``: the sampler's compilation of the PyMC model (PyTensor's C functions for
+  nutpie, nutpie's numba function, or PyMC's ``logp_dlogp_function``);
 - ``fit``, ``profile + tests + limit``, ``sample`` (NUTS, posterior predictive, credible limit):
   what these calls spend outside compilation;
 - ``plots + output``: the rest of the run (figures, summary, NetCDF).
 
 Ours is the file as it is (compressed simulation, ``sampler: auto``); the reference is the path
-before (``simulation.compress=false``, ``inference.sampler=pymc``). Cold runs use an empty
+before (``simulation.compress=false``, ``inference.sampler=pymc``). Each path has its own
 PyTensor compile directory and numba cache (``PYTENSOR_FLAGS=compiledir=...``,
-``NUMBA_CACHE_DIR``); warm runs follow a run with the same settings. The maximum-likelihood fit
-of ours must equal the reference's (``max rel diff``, over the fitted values).
+``NUMBA_CACHE_DIR``), empty for its cold run, then reused by its warm runs: the caches of a new
+machine after its first run. (A compile directory grown by many other models costs more at the
+first compilation of a process, about 3 s for 2600 modules here: PyTensor reads the key of every
+module.) The maximum-likelihood fit of ours must equal the reference's (``max rel diff``, over
+the fitted values).
 
 The child mode (``python bench_run.py --child OUT [overrides...]``) runs one analysis and
 writes its phase times and fitted values to ``OUT`` as JSON.
@@ -46,7 +49,7 @@ HESE_FILE = Path(__file__).resolve().parents[1] / "models" / "hese_diffuse.yaml"
 PREVIOUS = ("simulation.compress=false", "inference.sampler=pymc")
 PHASES = ("import", "compile cache", "build", "compile", "sampler compile", "fit", "profile + tests + limit", "sample",
           "plots + output")
-#: Warm runs of each path (after one untimed run that fills the cache).
+#: Warm runs of each path (after its cold run, which fills its cache).
 WARM_REPEATS = 2
 
 
@@ -103,7 +106,7 @@ def child(out: Path, overrides: Sequence[str]) -> None:
     import bayesfit.plots  # noqa: F401
     from bayesfit.analysis.build import Analysis, ReweightedMCAnalysis
     from bayesfit.analysis.run import RunOptions, run_analysis_file
-    from bayesfit.inference import objective, posterior
+    from bayesfit.inference import nutpie_pytensor, objective, posterior
     from bayesfit.model import BinnedModel
     from bayesfit.predictors.base import Predictor
 
@@ -116,6 +119,7 @@ def child(out: Path, overrides: Sequence[str]) -> None:
     clock.wrap(Predictor, "_compiled", "compile")
     clock.wrap(posterior, "_pointwise_function", "compile")
     clock.wrap(pymc.Model, "logp_dlogp_function", "sampler compile")
+    clock.wrap(nutpie_pytensor, "pytensor_nutpie_model", "sampler compile")
     try:
         import nutpie
 
@@ -142,15 +146,14 @@ def child(out: Path, overrides: Sequence[str]) -> None:
     out.write_text(json.dumps({"seconds": seconds, "fit": fit, "sampler": chosen[-1] if chosen else None}))
 
 
-def _run_child(overrides: Sequence[str], cold: bool) -> dict[str, Any]:
-    """A child process's phases, its wall time (``total``, interpreter start-up included), with an
-    empty compile cache if ``cold``."""
+def _run_child(overrides: Sequence[str], caches: Path) -> dict[str, Any]:
+    """A child process's phases and its wall time (``total``, interpreter start-up included),
+    with the PyTensor compile directory and numba cache in ``caches``."""
     with tempfile.TemporaryDirectory() as scratch:
         environment = dict(os.environ)
-        if cold:
-            flags = environment.get("PYTENSOR_FLAGS", "")
-            environment["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"compiledir={scratch}/pytensor"]))
-            environment["NUMBA_CACHE_DIR"] = f"{scratch}/numba"
+        flags = environment.get("PYTENSOR_FLAGS", "")
+        environment["PYTENSOR_FLAGS"] = ",".join(filter(None, [flags, f"compiledir={caches}/pytensor"]))
+        environment["NUMBA_CACHE_DIR"] = f"{caches}/numba"
         out = Path(scratch) / "phases.json"
         tick = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--child", str(out), *overrides], env=environment, check=True,
@@ -176,12 +179,13 @@ def run_hese(sizes: Sequence[int]) -> list[Row]:
         draws_override = () if draws == 1000 else (f"inference.draws={draws}", f"inference.tune={draws}")
         paths = {"ours": draws_override, "reference": (*draws_override, *PREVIOUS)}
         runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for path, overrides in paths.items():
-            runs["cold", path] = [_run_child(overrides, cold=True)]
-            _run_child(overrides, cold=False)  # fills the shared cache for the warm runs
-        for _ in range(WARM_REPEATS):  # interleaved: both paths see the same load
+        with tempfile.TemporaryDirectory() as scratch:
+            caches = {path: Path(scratch) / path for path in paths}
             for path, overrides in paths.items():
-                runs.setdefault(("warm", path), []).append(_run_child(overrides, cold=False))
+                runs["cold", path] = [_run_child(overrides, caches[path])]
+            for _ in range(WARM_REPEATS):  # interleaved: both paths see the same load
+                for path, overrides in paths.items():
+                    runs.setdefault(("warm", path), []).append(_run_child(overrides, caches[path]))
         difference = max(_fit_difference(run["fit"], runs["warm", "reference"][0]["fit"])
                          for key, values in runs.items() for run in values)
         sampler = runs["warm", "ours"][0]["sampler"]

@@ -128,20 +128,17 @@ def test_diagnostics_in_plain_words():
     assert issubclass(SamplingWarning, UserWarning)
 
 
-def test_auto_sampler_is_chosen_by_model_size():
-    """PyMC's NUTS up to AUTO_NUTPIE_MIN_SIZE free entries (its compilation is cached, nutpie's is
-    not), nutpie above when it is installed; explicit choices are kept."""
+def test_auto_sampler_is_nutpie_when_installed():
+    """nutpie when it is installed, else PyMC; explicit choices are kept."""
     import importlib.util
 
-    from bayesfit.inference.posterior import AUTO_NUTPIE_MIN_SIZE, resolve_sampler
+    from bayesfit.inference.posterior import resolve_sampler
 
     installed = importlib.util.find_spec("nutpie") is not None
-    assert resolve_sampler("auto", 4) == "pymc"
-    assert resolve_sampler("auto", AUTO_NUTPIE_MIN_SIZE) == "pymc"
-    assert resolve_sampler("auto", AUTO_NUTPIE_MIN_SIZE + 1) == ("nutpie" if installed else "pymc")
-    assert resolve_sampler("pymc", 1000) == "pymc"
+    assert resolve_sampler("auto") == ("nutpie" if installed else "pymc")
+    assert resolve_sampler("pymc") == "pymc"
     if installed:
-        assert resolve_sampler("nutpie", 4) == "nutpie"
+        assert resolve_sampler("nutpie") == "nutpie"
 
 
 def test_pymc_stopped_before_its_first_draw_is_an_interrupt_not_an_internal_error(monkeypatch):

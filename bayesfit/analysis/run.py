@@ -215,7 +215,7 @@ def run_analysis(spec: AnalysisSpec, options: RunOptions = RunOptions()) -> RunR
 
         idata = None
         if options.sample:
-            sampler = resolve_sampler(settings.sampler, summary["model"]["entries"])
+            sampler = resolve_sampler(settings.sampler)
             say(f"sampling: {settings.chains} chains x ({settings.tune} tune + {settings.draws} draws), {sampler}")
             with timing("sampling"):
                 idata = analysis.sample(

@@ -1,7 +1,7 @@
 """Posterior sampling with NUTS, and what a physicist needs around it.
 
 :func:`sample_posterior` runs NUTS (PyMC's, or nutpie's for large models when it is installed,
-see :func:`resolve_sampler`; a mass matrix adaptation chosen by model size) and returns an :class:`arviz.InferenceData` with
+when it is installed, see :func:`resolve_sampler`; a mass matrix adaptation chosen by model size) and returns an :class:`arviz.InferenceData` with
 
 - ``posterior``: every free variable (natural units), deterministic throw parameters and, with
   marginalised universes, ``universe_probability`` (chain, draw, universes): the posterior
@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.graph.replace import vectorize_graph
 
 from bayesfit.errors import InferenceError, ModelError, SamplingInterrupted
 from bayesfit.likelihood import universe_probabilities
@@ -40,21 +41,21 @@ from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 from bayesfit.model.pymc_model import constraint_group_names
 
 __all__ = [
-    "AUTO_NUTPIE_MIN_SIZE", "SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior",
+    "NUTPIE_C_MAX_SIZE", "SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior",
     "sample_prior", "universe_posterior",
 ]
 
 SAMPLERS = ("auto", "pymc", "nutpie")
 
-#: ``sampler="auto"`` uses PyMC's NUTS for models of at most this many free entries, nutpie (when
-#: installed) for larger ones: nutpie samples faster but compiles its numba function at every run
-#: (about 7 s), PyMC's compiled functions come from the compile cache. Measured on 2 cores, warm
-#: cache, 4 chains (benchmarks/SPEEDUPS.md; cases sampler_by_size and run_hese), wall seconds with
-#: compilation, PyMC vs nutpie: HESE (4 entries) 3.2 vs 7.6 with 200 + 200 draws per chain, 6.6
-#: vs 8.2 (sampling and sampler compile of `bayesfit run`) with 1000 + 1000; the counting workspace
-#: (13) 3.2 vs 7.5 with 200 + 200; the ATLAS workspace (131) 388 vs 39 with 200 + 200. Between 13
-#: and 131 the cross-over is not measured: 20 is where PyMC's dense mass matrix ends too.
-AUTO_NUTPIE_MIN_SIZE = 20
+#: nutpie's NUTS evaluates PyTensor's C functions of the ``pm.Model`` (from the compile cache,
+#: chains in parallel processes; :mod:`bayesfit.inference.nutpie_pytensor`) for models of at most
+#: this many free entries, and its own numba translation above, which compiles at every run (about
+#: 7 s on 4 entries, 24 s on 131) but runs the chains of one process in parallel threads.
+#: Measured on 2 cores, warm cache, 4 chains (benchmarks/RESULTS.md, cases sampler_by_size and
+#: run_hese): HESE (4 entries), 1000 + 1000 draws per chain: 2.3 s with the C functions against
+#: 7 s numba compilation + 0.8 s sampling and 5.6 s for PyMC's NUTS (sampler compile
+#: included); the ATLAS workspace (131) 39 s with numba against 388 s for PyMC.
+NUTPIE_C_MAX_SIZE = 20
 
 #: Models with at most this many free scalars get a dense (or low-rank) mass matrix.
 DENSE_MASS_MATRIX_MAX_SIZE = 20
@@ -66,18 +67,14 @@ class SamplingWarning(UserWarning):
     """The sampler's output should not be trusted as it is (divergences, r-hat, small ESS)."""
 
 
-def resolve_sampler(sampler: str, size: int | None = None) -> str:
-    """``"pymc"`` or ``"nutpie"`` from a user's choice.
-
-    ``"auto"``: nutpie, when it is installed, for models of more than
-    :data:`AUTO_NUTPIE_MIN_SIZE` free entries (``size``; ``None``: any size), else PyMC.
-    """
+def resolve_sampler(sampler: str) -> str:
+    """``"pymc"`` or ``"nutpie"`` from a user's choice: ``"auto"`` is nutpie when it is
+    installed (``pip install bayesfit[fast]``), else PyMC."""
     if sampler not in SAMPLERS:
         raise ModelError(f"unknown sampler {sampler!r}; valid: {list(SAMPLERS)}")
     installed = importlib.util.find_spec("nutpie") is not None
     if sampler == "auto":
-        large = size is None or size > AUTO_NUTPIE_MIN_SIZE
-        return "nutpie" if installed and large else "pymc"
+        return "nutpie" if installed else "pymc"
     if sampler == "nutpie" and not installed:
         raise InferenceError("sampler='nutpie' but nutpie is not installed: pip install nutpie")
     return sampler
@@ -102,7 +99,9 @@ def sample_posterior(
     Parameters
     ----------
     sampler:
-        ``"nutpie"``, ``"pymc"`` or ``"auto"`` (by model size, :func:`resolve_sampler`).
+        ``"nutpie"``, ``"pymc"`` or ``"auto"`` (nutpie when installed, :func:`resolve_sampler`).
+        nutpie evaluates PyTensor's compiled C functions for models of at most
+        :data:`NUTPIE_C_MAX_SIZE` free entries, its own numba translation of them above.
     predictive:
         Also draw posterior predictive counts.
     target_accept:
@@ -121,7 +120,7 @@ def sample_posterior(
     import pymc as pm
 
     size = sum(p.n_free for p in model.free_parameters)
-    sampler = resolve_sampler(sampler, size)
+    sampler = resolve_sampler(sampler)
     cores = cores or min(chains, os.cpu_count() or 1)
     pymc_model = model.pymc_model
     constrained = bool(constraint_group_names(pymc_model)) or bool(model.constraints)
@@ -134,7 +133,8 @@ def sample_posterior(
     if sampler == "nutpie":
         options = {"low_rank_modified_mass_matrix": dense or constrained, **(sampler_kwargs or {})}
         idata = _sample_nutpie(pymc_model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
-                               target_accept=target_accept, progressbar=progressbar, options=options)
+                               target_accept=target_accept, progressbar=progressbar, options=options,
+                               numba=size > NUTPIE_C_MAX_SIZE)
     else:
         jitter = "" if constraint_group_names(pymc_model) else "jitter+"
         arguments: dict[str, Any] = dict(
@@ -160,17 +160,23 @@ def sample_posterior(
 
 
 def _sample_nutpie(pymc_model: Any, *, draws: int, tune: int, chains: int, cores: int, seed: int | None,
-                   target_accept: float, progressbar: bool, options: Mapping[str, Any]) -> Any:
-    """nutpie's NUTS; constraint groups start from prior draws without jitter, the other
-    variables from their start values with nutpie's jitter."""
+                   target_accept: float, progressbar: bool, options: Mapping[str, Any], numba: bool) -> Any:
+    """nutpie's NUTS on nutpie's numba compilation (``numba``) or on PyTensor's C functions
+    (:mod:`~bayesfit.inference.nutpie_pytensor`); constraint groups start from prior draws without
+    jitter, the other variables from their start values with PyMC's jitter."""
     import nutpie
+
+    from bayesfit.inference.nutpie_pytensor import pytensor_nutpie_model, sample_chains
 
     groups = set(constraint_group_names(pymc_model))
     jitter = {rv for rv in pymc_model.free_RVs if rv.name not in groups}
+    settings = dict(draws=draws, tune=tune, target_accept=target_accept, **options)
+    if not numba:
+        return sample_chains(pytensor_nutpie_model(pymc_model, jitter), chains=chains, cores=cores, seed=seed,
+                             settings=settings)
     compiled = nutpie.compile_pymc_model(pymc_model, jitter_rvs=jitter)
     start = time.perf_counter()
-    idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
-                          target_accept=target_accept, progress_bar=progressbar, **options)
+    idata = nutpie.sample(compiled, chains=chains, cores=cores, seed=seed, progress_bar=progressbar, **settings)
     idata.posterior.attrs["sampling_time"] = time.perf_counter() - start
     return idata  # observed data are added by _add_pointwise_results
 
@@ -245,8 +251,15 @@ def universe_posterior(idata: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- post-processing
+#: Posterior draws evaluated together after sampling (bounds the memory: draws x universes x bins).
+POINTWISE_CHUNK = 500
+
+
 def _pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
-    """Compiled map from one draw to per-universe/per-bin log likelihood, expectations and sumw2."""
+    """Map from a chunk of draws to their per-universe and per-bin log likelihoods, marginal log
+    likelihood, expectations and sumw2 (leading axis: the draws): the graph of one draw
+    vectorised over draws, run by the ops' numpy implementations (``FAST_COMPILE``: one call per
+    chunk, so a C compilation, seconds with an empty compile cache, would not pay)."""
     point = {p.name: pt.tensor(name=p.name, shape=p.shape, dtype="float64") for p in model.free_parameters}
     scales = pt.vector(SCALES_NAME, dtype="float64")
     values = model.predictor_values(point)
@@ -255,11 +268,13 @@ def _pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
     terms = model.log_likelihood(values, observed, sampled_scales)
     expected = model.predictor.expected(values)
     sumw2 = model.predictor.expected_sumw2(values) if model.sumw2_needed else pt.zeros_like(expected)
-    return pytensor.function(
-        [*point.values(), scales],
-        [terms.per_universe, terms.per_bin, terms.total, expected, sumw2],
-        on_unused_input="ignore",
-    )
+    batched = {name: pt.tensor(name=name, shape=(None, *variable.type.shape), dtype="float64")
+               for name, variable in point.items()}
+    batched_scales = pt.matrix(SCALES_NAME, dtype="float64")
+    replace = {point[name]: batched[name] for name in point} | {scales: batched_scales}
+    outputs = vectorize_graph([terms.per_universe, terms.per_bin, terms.total, expected, sumw2], replace=replace)
+    return pytensor.function([*batched.values(), batched_scales], outputs, on_unused_input="ignore",
+                             mode="FAST_COMPILE")
 
 
 class _Pointwise(NamedTuple):
@@ -272,7 +287,8 @@ class _Pointwise(NamedTuple):
 
 
 def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: np.random.Generator) -> _Pointwise:
-    """Evaluate the likelihood (and draw predictive counts) at every posterior draw."""
+    """Evaluate the likelihood (and draw predictive counts) at every posterior draw, in chunks of
+    :data:`POINTWISE_CHUNK` draws."""
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     n_bins, n_variations = model.predictor.n_out, model.predictor.n_variations
     names = [p.name for p in model.free_parameters]
@@ -287,13 +303,18 @@ def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: n
         np.empty((n_samples, n_variations)), np.empty((n_samples, n_bins)), np.empty(n_samples),
         np.empty((n_samples, n_bins)) if predictive else None,
     )
-    for i in range(n_samples):
-        universe, bins, result.total[i], expected, sumw2 = function(*(draws[n][i] for n in names), scales[i])
-        result.per_universe[i], result.per_bin[i] = universe, bins[0]
+    for first in range(0, n_samples, POINTWISE_CHUNK):
+        chunk = slice(first, min(first + POINTWISE_CHUNK, n_samples))
+        universe, bins, total, expected, sumw2 = function(*(draws[n][chunk] for n in names), scales[chunk])
+        result.per_universe[chunk], result.per_bin[chunk], result.total[chunk] = universe, bins[:, 0], total
         if result.counts is not None:
-            probabilities = universe_probabilities(universe, weights)
-            k = rng.choice(n_variations, p=probabilities) if n_variations > 1 else 0
-            result.counts[i] = _draw_counts(model, expected[k], sumw2[k], scales[i], rng)
+            picked = np.zeros(len(universe), dtype=int)
+            if n_variations > 1:  # a universe per draw, by its posterior probability
+                cumulative = np.cumsum(universe_probabilities(universe, weights), axis=1)
+                picked = np.minimum((rng.random((len(universe), 1)) * cumulative[:, -1:] > cumulative).sum(axis=1),
+                                    n_variations - 1)
+            rows = np.arange(len(universe))
+            result.counts[chunk] = _draw_counts(model, expected[rows, picked], sumw2[rows, picked], scales[chunk], rng)
     return result
 
 

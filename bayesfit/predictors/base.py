@@ -255,9 +255,15 @@ class Predictor(ABC):
         return np.asarray(function(*(checked[name] for name in self.parameter_names)))
 
     def _compiled(self, method: str) -> pytensor.compile.Function:
-        """The graph of ``method(symbols)`` compiled as a function of the parameters in
-        :attr:`parameter_names` order, once per predictor (BLAS configured before the first
-        compilation of the process, see :mod:`bayesfit.backend`)."""
+        """The graph of ``method(symbols)`` as a function of the parameters in
+        :attr:`parameter_names` order, once per predictor.
+
+        Evaluations are one-off (model checks, toy generation, figures): the function runs the
+        ops' numpy implementations (PyTensor's ``FAST_COMPILE`` mode), which costs milliseconds
+        to build, where a C compilation took seconds per predictor with an empty compile cache.
+        BLAS is configured here, before the first C compilation of the process (see
+        :mod:`bayesfit.backend`).
+        """
         cache = self.__dict__.setdefault("_compiled_functions", {})
         if method not in cache:
             configure_blas()
@@ -266,7 +272,7 @@ class Predictor(ABC):
             if output is None:
                 raise PredictorError(f"{self.name}: provides no {method.removeprefix('expected_')}")
             cache[method] = pytensor.function(
-                [inputs[name] for name in self.parameter_names], output, on_unused_input="ignore"
+                [inputs[name] for name in self.parameter_names], output, on_unused_input="ignore", mode="FAST_COMPILE"
             )
         return cache[method]
 
