@@ -15,7 +15,14 @@ from test_posterior import TEMPLATE, TemplateSum
 
 nutpie = pytest.importorskip("nutpie")
 
-from bayesfit.inference.nutpie_pytensor import chain_seeds, pytensor_nutpie_model, sample_chains  # noqa: E402
+from bayesfit.inference.nutpie_pytensor import (  # noqa: E402
+    chain_seeds,
+    objective_nutpie_model,
+    pytensor_nutpie_model,
+    sample_chains,
+    samples_natural_entries,
+)
+from bayesfit.inference.objective import objective_for  # noqa: E402
 
 COUNTS = np.array([2.0, 3.0, 6.0, 1.0, 0.0])
 SETTINGS = dict(draws=300, tune=300, target_accept=0.9)
@@ -28,11 +35,17 @@ def model():
     return BinnedModel(TemplateSum(templates), COUNTS, priors={"norm": {"Gamma": {"alpha": 2.0, "beta": 1.0}}})
 
 
-def test_density_and_gradient_are_pymcs(model):
-    """logp and gradient at random unconstrained points against PyMC's own compiled logp and a
-    finite difference of it; the traced values are the natural-unit norms."""
+@pytest.mark.parametrize("source", ["pm.Model", "objective"])
+def test_density_and_gradient_are_pymcs(model, source):
+    """logp and gradient at random unconstrained points against PyMC's own compiled logp (the
+    objective's log map is PyMC's log transform of a Gamma prior) and a finite difference of it;
+    the traced values are the natural-unit norms."""
     pymc_model = model.pymc_model
-    compiled = pytensor_nutpie_model(pymc_model, set(pymc_model.free_RVs))
+    if source == "objective":
+        assert samples_natural_entries(model)
+        compiled = objective_nutpie_model(objective_for(model, "map"))
+    else:
+        compiled = pytensor_nutpie_model(pymc_model, set(pymc_model.free_RVs))
     logp_function = compiled._make_logp_func()
     expand = compiled._make_expand_func(0, 0, 0)
     pymc_logp = pymc_model.compile_logp(jacobian=True)

@@ -1,13 +1,20 @@
-"""nutpie's NUTS on PyTensor's compiled C functions of a ``pm.Model``, chains in parallel processes.
+"""nutpie's NUTS on PyTensor's compiled C functions, chains in parallel processes.
 
 nutpie's own compilation of a ``pm.Model`` (``nutpie.compile_pymc_model``) translates the log
 density to numba at every run: about 7 s before the first draw on a 4-parameter model, whatever
-the compile cache holds. Here the log density and its gradient in the sampler's unconstrained
-coordinates (PyMC's value variables, joined into one vector), and the map from those coordinates
-to the traced variables, are PyTensor functions of the default (C) backend, which come from the
-compile cache; nutpie's Rust sampler calls them through ``nutpie.compiled_pyfunc.from_pyfunc``.
-The density, the coordinates and the start points are exactly those of PyMC's own NUTS on the
-same ``pm.Model``.
+the compile cache holds. Here nutpie's Rust sampler calls PyTensor functions of the default (C)
+backend, which come from the compile cache, through ``nutpie.compiled_pyfunc.from_pyfunc``:
+
+* :func:`objective_nutpie_model`: the model's own ``-ln posterior`` in natural units, the MAP
+  :class:`~bayesfit.inference.objective.Objective` (after the maximum-likelihood objective, its
+  compilation finds most of its modules in the cache: 5 new of 39 on HESE), sampled in
+  unconstrained coordinates ``y`` per entry: ``theta = lower + (upper - lower) sigmoid(y)``
+  between two finite bounds, ``lower + exp(y)`` or ``upper - exp(y)`` with one, ``y`` with none,
+  the log Jacobian added. Used where that is the posterior the ``pm.Model`` samples, with every
+  free variable sampled as itself (:func:`samples_natural_entries`);
+* :func:`pytensor_nutpie_model`: any ``pm.Model``, its log density and gradient in PyMC's value
+  variables (joined into one vector) and the map to the traced variables; the density, the
+  coordinates and the start points are exactly those of PyMC's own NUTS on it.
 
 A Python callback holds the GIL, so chains run in parallel only in separate processes: each chain
 is one ``nutpie.sample`` call with its own seed (from ``numpy.random.SeedSequence(seed)``), so
@@ -29,12 +36,130 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["chain_seeds", "pytensor_nutpie_model", "sample_chains"]
+from bayesfit.errors import ModelError
+from bayesfit.inference.objective import Objective
+from bayesfit.model import BinnedModel
+
+__all__ = ["chain_seeds", "objective_nutpie_model", "pytensor_nutpie_model", "sample_chains",
+           "samples_natural_entries"]
 
 logger = logging.getLogger(__name__)
 
 #: The compiled nutpie model of the sampling in progress, inherited by forked chain processes.
 _FORKED: dict[str, Any] = {}
+
+
+def samples_natural_entries(model: BinnedModel) -> bool:
+    """Whether the ``pm.Model`` of ``model`` samples its posterior in the free entries
+    themselves, so that the MAP objective is the density to sample: no auxiliary measurements
+    (the ``pm.Model`` samples standardised pulls), hyperparameters (adaptive non-centred maps),
+    throws or sampled Barlow-Beeston scales (variables of their own), and no terms added to the
+    ``pm.Model`` by hand (NUTS samples them, the objective does not see them)."""
+    if model.constraints or model.hyperparameters or model.throws or model.likelihood == "barlow-beeston-sampled":
+        return False
+    try:
+        model.check_pymc_unchanged()
+    except ModelError:
+        return False
+    return True
+
+
+def objective_nutpie_model(objective: Objective, jitter: bool = True) -> Any:
+    """A nutpie model (``from_pyfunc``) of the MAP objective ``objective`` in unconstrained
+    coordinates (see the module docstring): the objective's graph with its entries replaced by
+    their maps from ``y``, compiled with its gradient in ``y`` as one function. Chains start at the
+    model's start values, with PyMC's U(-1, 1) jitter in ``y`` if ``jitter``."""
+    import pytensor
+    import pytensor.tensor as pt
+    from nutpie.compiled_pyfunc import from_pyfunc
+    from pymc.pytensorf import compile as compile_with_checks
+    from pytensor.graph.replace import graph_replace
+
+    if objective.kind != "map":
+        raise ModelError(f"NUTS samples the posterior: a kind='map' objective is needed, got {objective.kind!r}")
+    data = objective.data()
+    transform = _Transform(objective.lower, objective.upper)
+    y = pt.vector("y", dtype="float64")
+    theta, log_jacobian = transform.graph(y)
+    # the data stay inputs, as in the objective's own function: constants would be folded into
+    # its fused operations, which then need C modules of their own
+    logp = log_jacobian - graph_replace(objective._value, {objective._x: theta}, strict=False)
+    logp_and_grad = compile_with_checks([y, objective._main, objective._aux], [logp, pytensor.grad(logp, y)],
+                                        on_unused_input="ignore")
+    logp_and_grad.trust_input = True
+    start = transform.to_unconstrained(objective.pack(objective.model.start_point()))
+    variables = list(objective.parameters)
+
+    def make_logp() -> Any:
+        def logp_function(point: np.ndarray) -> tuple[float, np.ndarray]:
+            density, gradient = logp_and_grad(point, data.main, data.aux)
+            return float(density), np.array(gradient, dtype=np.float64)
+
+        return logp_function
+
+    def make_expand(_seed1: int, _seed2: int, _chain: int) -> Any:
+        def expand_function(point: np.ndarray) -> dict[str, np.ndarray]:
+            values = objective.unpack(transform.to_natural(point))
+            return {p.name: values[p.name].astype(np.float64) for p in variables}
+
+        return expand_function
+
+    def initial_point(seed: int) -> np.ndarray:
+        offset = np.random.default_rng(seed).uniform(-1.0, 1.0, start.size) if jitter else 0.0
+        return start + offset
+
+    dims = {p.name: tuple(p.dims) for p in variables if p.dims}
+    coords = {dim: pd.Index(objective.model.coords[dim]) for dim in {d for ds in dims.values() for d in ds}}
+    return from_pyfunc(
+        objective.size, make_logp, make_expand, [np.dtype(np.float64)] * len(variables),
+        [p.shape for p in variables], [p.name for p in variables], coords=coords, dims=dims,
+        make_initial_point_fn=initial_point,
+    )
+
+
+class _Transform:
+    """Entry-wise maps between natural values ``theta`` within ``[lower, upper]`` and
+    unconstrained ``y`` (see the module docstring)."""
+
+    def __init__(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        self.lower, self.upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        finite_lower, finite_upper = np.isfinite(self.lower), np.isfinite(self.upper)
+        self.interval = finite_lower & finite_upper
+        self.above = finite_lower & ~finite_upper
+        self.below = ~finite_lower & finite_upper
+        self.width = np.where(self.interval, self.upper - self.lower, 1.0)
+        self.offset = np.where(finite_lower, self.lower, np.where(finite_upper, self.upper, 0.0))
+
+    def graph(self, y: Any) -> tuple[Any, Any]:
+        """``theta`` and the log Jacobian ``sum log |d theta / d y|`` as graphs of ``y``."""
+        import pytensor.tensor as pt
+
+        exponential = pt.exp(pt.switch(self.interval, 0.0, y))
+        theta = pt.switch(self.interval, self.offset + self.width * pt.sigmoid(y),
+                          pt.switch(self.above, self.offset + exponential,
+                                    pt.switch(self.below, self.offset - exponential, y)))
+        log_terms = pt.switch(self.interval, np.log(self.width) - pt.softplus(-y) - pt.softplus(y),
+                              pt.switch(self.above | self.below, y, 0.0))
+        return pt.clip(theta, self.lower, self.upper), pt.sum(log_terms)
+
+    def to_natural(self, y: np.ndarray) -> np.ndarray:
+        """``theta`` at ``y`` (numpy)."""
+        with np.errstate(over="ignore"):  # far out: theta on a bound
+            exponential = np.exp(np.where(self.interval, 0.0, y))
+            theta = np.where(self.interval, self.offset + self.width / (1.0 + np.exp(-y)),
+                             np.where(self.above, self.offset + exponential,
+                                      np.where(self.below, self.offset - exponential, y)))
+        return np.clip(theta, self.lower, self.upper)
+
+    def to_unconstrained(self, theta: np.ndarray) -> np.ndarray:
+        """``y`` of values inside the bounds (values on a bound are moved inside by 1e-6 of the
+        width, or to 1e-300 beyond a single bound)."""
+        theta = np.asarray(theta, dtype=float)
+        fraction = np.clip((theta - self.lower) / self.width, 1e-6, 1.0 - 1e-6)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.interval, np.log(fraction) - np.log1p(-fraction),
+                            np.where(self.above, np.log(np.maximum(theta - self.offset, 1e-300)),
+                                     np.where(self.below, np.log(np.maximum(self.offset - theta, 1e-300)), theta)))
 
 
 def pytensor_nutpie_model(pymc_model: Any, jitter_rvs: set[Any]) -> Any:

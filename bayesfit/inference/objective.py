@@ -20,12 +20,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
+from bayesfit.backend import configure_blas
 from bayesfit.errors import ModelError
 from bayesfit.model import BinnedModel, ModelParameter, ObservedData
 
@@ -63,10 +65,7 @@ def objective_for(model: BinnedModel | Objective, kind: str | None = None) -> Ob
     kind = kind or "ml"
     key = f"objective_{kind}"
     if key not in model.cache:
-        start = time.perf_counter()
         model.cache[key] = Objective(model, kind)
-        logger.debug("compiled the %s objective of %d entries in %.1f s", kind, model.cache[key].size,
-                     time.perf_counter() - start)
     return model.cache[key]
 
 
@@ -97,12 +96,23 @@ class Objective:
         self._main = pt.vector("main", dtype="float64")
         self._aux = pt.vector("aux", dtype="float64")
         self._value = self._graph()
-        self._value_and_grad = self._compile([self._value, pytensor.grad(self._value, self._x)])
         self._scale: np.ndarray | None = None
+
+    @cached_property
+    def _value_and_grad(self) -> pytensor.compile.Function:
+        """``(x, main, aux) -> (value, gradient)``, compiled at the first evaluation (NUTS on the
+        MAP objective compiles its own function of the graph, see
+        :mod:`~bayesfit.inference.nutpie_pytensor`)."""
+        start = time.perf_counter()
+        function = self._compile([self._value, pytensor.grad(self._value, self._x)])
+        logger.debug("compiled the %s objective of %d entries in %.1f s", self.kind, self.size, time.perf_counter() - start)
+        return function
 
     def _compile(self, outputs: Any) -> pytensor.compile.Function:
         """A function of ``(x, main, aux)`` that trusts its inputs (float64 vectors of the right
-        lengths, checked by the public methods): that saves a few microseconds per call."""
+        lengths, checked by the public methods): that saves a few microseconds per call. BLAS is
+        configured first (see :mod:`bayesfit.backend`)."""
+        configure_blas()
         inputs = [self._x, self._main, self._aux]
         if self.kind == "map":
             # PyMC's compile turns failed parameter checks of prior densities into -inf

@@ -117,13 +117,10 @@ def sample_posterior(
     measurements. Constraint groups start every chain from a prior draw, the other variables at
     the model's start (jittered, unless the model has constraint groups).
     """
-    import pymc as pm
-
     size = sum(p.n_free for p in model.free_parameters)
     sampler = resolve_sampler(sampler)
     cores = cores or min(chains, os.cpu_count() or 1)
-    pymc_model = model.pymc_model
-    constrained = bool(constraint_group_names(pymc_model)) or bool(model.constraints)
+    constrained = bool(model.constraints)  # constraint groups exist only with auxiliary measurements
     if target_accept is None:
         target_accept = 0.98 if constrained else 0.9
     dense = size <= DENSE_MASS_MATRIX_MAX_SIZE
@@ -132,10 +129,13 @@ def sample_posterior(
                  target_accept)
     if sampler == "nutpie":
         options = {"low_rank_modified_mass_matrix": dense or constrained, **(sampler_kwargs or {})}
-        idata = _sample_nutpie(pymc_model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
+        idata = _sample_nutpie(model, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
                                target_accept=target_accept, progressbar=progressbar, options=options,
                                numba=size > NUTPIE_C_MAX_SIZE)
     else:
+        import pymc as pm
+
+        pymc_model = model.pymc_model
         jitter = "" if constraint_group_names(pymc_model) else "jitter+"
         arguments: dict[str, Any] = dict(
             draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed, progressbar=progressbar,
@@ -159,18 +159,31 @@ def sample_posterior(
     return idata
 
 
-def _sample_nutpie(pymc_model: Any, *, draws: int, tune: int, chains: int, cores: int, seed: int | None,
+def _sample_nutpie(model: BinnedModel, *, draws: int, tune: int, chains: int, cores: int, seed: int | None,
                    target_accept: float, progressbar: bool, options: Mapping[str, Any], numba: bool) -> Any:
-    """nutpie's NUTS on nutpie's numba compilation (``numba``) or on PyTensor's C functions
-    (:mod:`~bayesfit.inference.nutpie_pytensor`); constraint groups start from prior draws without
-    jitter, the other variables from their start values with PyMC's jitter."""
+    """nutpie's NUTS on nutpie's numba compilation of the ``pm.Model`` (``numba``) or on
+    PyTensor's C functions (:mod:`~bayesfit.inference.nutpie_pytensor`): of the MAP objective
+    where it is the density the ``pm.Model`` samples, else of the ``pm.Model``. Constraint groups
+    start from prior draws without jitter, the other variables from their start values with
+    PyMC's jitter."""
     import nutpie
 
-    from bayesfit.inference.nutpie_pytensor import pytensor_nutpie_model, sample_chains
+    from bayesfit.inference.nutpie_pytensor import (
+        objective_nutpie_model,
+        pytensor_nutpie_model,
+        sample_chains,
+        samples_natural_entries,
+    )
 
+    settings = dict(draws=draws, tune=tune, target_accept=target_accept, **options)
+    if not numba and samples_natural_entries(model):
+        from bayesfit.inference.objective import objective_for
+
+        compiled = objective_nutpie_model(objective_for(model, "map"))
+        return sample_chains(compiled, chains=chains, cores=cores, seed=seed, settings=settings)
+    pymc_model = model.pymc_model
     groups = set(constraint_group_names(pymc_model))
     jitter = {rv for rv in pymc_model.free_RVs if rv.name not in groups}
-    settings = dict(draws=draws, tune=tune, target_accept=target_accept, **options)
     if not numba:
         return sample_chains(pytensor_nutpie_model(pymc_model, jitter), chains=chains, cores=cores, seed=seed,
                              settings=settings)
@@ -192,7 +205,9 @@ def sample_prior(model: BinnedModel, *, draws: int = 2000, seed: int | None = 0)
     with model.pymc_model, warnings.catch_warnings():
         # the likelihood is a Potential: prior draws rightly ignore it
         warnings.filterwarnings("ignore", "The effect of Potentials on other parameters is ignored")
-        return pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed)
+        # one call: the ops' numpy implementations, no C compilation (seconds with an empty cache)
+        return pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed,
+                                          compile_kwargs={"mode": "FAST_COMPILE"})
 
 
 def _check_complete(idata: Any, chains: int, draws: int) -> None:
