@@ -36,12 +36,13 @@ import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
 from bayesfit.errors import InferenceError, ModelError, SamplingInterrupted
-from bayesfit.likelihood import universe_probabilities
+from bayesfit.likelihood import draw_universes, universe_probabilities
 from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 from bayesfit.model.pymc_model import constraint_group_names
 
 __all__ = [
-    "NUTPIE_C_MAX_SIZE", "SAMPLERS", "SamplingWarning", "diagnose", "resolve_sampler", "sample_posterior",
+    "NUTPIE_C_MAX_SIZE", "SAMPLERS", "SamplingWarning", "diagnose", "expected_per_draw", "resolve_sampler",
+    "sample_posterior",
     "sample_prior", "universe_posterior",
 ]
 
@@ -274,7 +275,14 @@ def _pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
     """Map from a chunk of draws to their per-universe and per-bin log likelihoods, marginal log
     likelihood, expectations and sumw2 (leading axis: the draws): the graph of one draw
     vectorised over draws, run by the ops' numpy implementations (``FAST_COMPILE``: one call per
-    chunk, so a C compilation, seconds with an empty compile cache, would not pay)."""
+    chunk, so a C compilation, seconds with an empty compile cache, would not pay). Built once
+    per model."""
+    if "pointwise" not in model.cache:
+        model.cache["pointwise"] = _build_pointwise_function(model)
+    return model.cache["pointwise"]
+
+
+def _build_pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
     point = {p.name: pt.tensor(name=p.name, shape=p.shape, dtype="float64") for p in model.free_parameters}
     scales = pt.vector(SCALES_NAME, dtype="float64")
     values = model.predictor_values(point)
@@ -325,12 +333,28 @@ def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: n
         if result.counts is not None:
             picked = np.zeros(len(universe), dtype=int)
             if n_variations > 1:  # a universe per draw, by its posterior probability
-                cumulative = np.cumsum(universe_probabilities(universe, weights), axis=1)
-                picked = np.minimum((rng.random((len(universe), 1)) * cumulative[:, -1:] > cumulative).sum(axis=1),
-                                    n_variations - 1)
+                picked = draw_universes(universe_probabilities(universe, weights), rng)
             rows = np.arange(len(universe))
             result.counts[chunk] = _draw_counts(model, expected[rows, picked], sumw2[rows, picked], scales[chunk], rng)
     return result
+
+
+def expected_per_draw(model: BinnedModel, posterior: Any, universes: np.ndarray) -> np.ndarray:
+    """Expected counts ``(S, n_bins)`` at every draw of ``posterior`` (an ArviZ posterior
+    dataset holding every free variable of ``model``), of universe ``universes[s]`` at draw
+    ``s`` (``(S,)`` integers), in chunks of :data:`POINTWISE_CHUNK` draws."""
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    names = [p.name for p in model.free_parameters]
+    draws = {name: posterior[name].values.reshape(n_samples, *_free_shape(model, name)) for name in names}
+    scales = np.ones((min(n_samples, POINTWISE_CHUNK), model.predictor.n_out))
+    function = _pointwise_function(model)
+    expected = np.empty((n_samples, model.predictor.n_out))
+    for first in range(0, n_samples, POINTWISE_CHUNK):
+        chunk = slice(first, min(first + POINTWISE_CHUNK, n_samples))
+        size = chunk.stop - chunk.start
+        per_universe = function(*(draws[n][chunk] for n in names), scales[:size])[3]
+        expected[chunk] = per_universe[np.arange(size), universes[chunk]]
+    return expected
 
 
 def _add_pointwise_results(model: BinnedModel, idata: Any, predictive: bool, rng: np.random.Generator) -> None:

@@ -23,8 +23,10 @@ from scipy import stats
 from bayesfit.errors import InferenceError, ModelError
 from bayesfit.inference.fit import fit
 from bayesfit.inference.objective import Objective, objective_for
+from bayesfit.inference.posterior import expected_per_draw
 from bayesfit.inference.results import FitResult, TestResult, ToyResult
 from bayesfit.inference.test_statistics import LikelihoodRatio, saturated_nll
+from bayesfit.likelihood import draw_universes
 from bayesfit.likelihood.poisson import poisson_deviance
 from bayesfit.model import BinnedModel
 
@@ -158,23 +160,15 @@ def _expected_per_draw(model: BinnedModel, idata: Any, rng: np.random.Generator)
     posterior = getattr(idata, "posterior", None)
     if posterior is None:
         raise InferenceError("idata has no posterior group: pass the result of sample_posterior")
-    variables = [p for p in model.free_parameters if p.kind != "hyperparameter"]
-    missing = [p.name for p in variables if p.name not in posterior]
+    missing = [p.name for p in model.free_parameters if p.name not in posterior]
     if missing:
         raise InferenceError(f"posterior lacks the model's variable(s) {missing}: is idata from this model?")
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
-    draws = {p.name: posterior[p.name].values.reshape(n_draws, *p.shape) for p in variables}
     n_variations = model.predictor.n_variations
     if n_variations > 1:
         if "universe_probability" not in posterior:
             raise InferenceError("posterior lacks universe_probability: sample it with sample_posterior")
-        probabilities = posterior["universe_probability"].values.reshape(n_draws, n_variations)
-        cumulative = np.cumsum(probabilities, axis=1)
-        universes = (rng.random((n_draws, 1)) * cumulative[:, -1:] > cumulative).sum(axis=1)
+        universes = draw_universes(posterior["universe_probability"].values.reshape(n_draws, n_variations), rng)
     else:
         universes = np.zeros(n_draws, dtype=int)
-    expected = np.empty((n_draws, model.predictor.n_out))
-    for s in range(n_draws):  # one compiled predictor call per draw
-        values = model.predictor_values({name: draw[s] for name, draw in draws.items()})
-        expected[s] = model.predictor.evaluate(values)[universes[s]]
-    return expected
+    return expected_per_draw(model, posterior, universes)

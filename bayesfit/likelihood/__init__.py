@@ -20,7 +20,7 @@ from bayesfit.likelihood.mc_statistics import (
 )
 from bayesfit.likelihood.constraints import Constraint, GaussianConstraint, PoissonConstraint, ThrowConstraint
 from bayesfit.likelihood.poisson import check_observed, impossible_bins, poisson_logp
-from bayesfit.likelihood.variations import marginalise_universes, universe_probabilities
+from bayesfit.likelihood.variations import draw_universes, marginalise_universes, universe_probabilities
 
 __all__ = [
     "LIKELIHOODS",
@@ -34,6 +34,7 @@ __all__ = [
     "bin_logp",
     "check_likelihood_name",
     "check_observed",
+    "draw_universes",
     "effective_logp",
     "impossible_bins",
     "marginalise_universes",

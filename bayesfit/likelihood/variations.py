@@ -19,7 +19,7 @@ from scipy.special import logsumexp as np_logsumexp
 
 from bayesfit.errors import ModelError
 
-__all__ = ["log_weights", "marginalise_universes", "universe_probabilities"]
+__all__ = ["draw_universes", "log_weights", "marginalise_universes", "universe_probabilities"]
 
 
 def log_weights(weights: Any) -> np.ndarray:
@@ -55,3 +55,11 @@ def universe_probabilities(universe_logp: np.ndarray, weights: Any) -> np.ndarra
     """
     scores = log_weights(weights) + np.asarray(universe_logp, dtype=float)
     return np.exp(scores - np_logsumexp(scores, axis=-1, keepdims=True))
+
+
+def draw_universes(probabilities: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One universe index per row of ``probabilities`` ``(S, K)``, drawn with those
+    probabilities (one uniform number per row): ``(S,)`` integers."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    picked = (rng.random((len(probabilities), 1)) * cumulative[:, -1:] > cumulative).sum(axis=1)
+    return np.minimum(picked, probabilities.shape[1] - 1)
