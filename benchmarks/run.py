@@ -324,7 +324,7 @@ case("toys_cls_atlas", "ATLAS workspace toy CLs (q~, n + n toys; the time grows 
      "asymptotic CLs", tiny=(), quick=(), full=(20,))(bench_toys.toys_cls_atlas)
 case("run_hese", "bayesfit run models/hese_diffuse.yaml per phase, warm and cold compile cache: compressed "
      "simulation and sampler auto vs the previous path (per-event simulation, PyMC), seconds; size: draws per chain "
-     "(8 runs of the whole file, 2 with an empty cache: full mode only)",
+     "(6 runs of the whole file, each path with its own compile cache, empty for its first run: full mode only)",
      tiny=(), quick=(), full=(1_000,))(bench_run.run_hese)
 case("histfactory_fit", "HistFactory ML fit (build_model + bayesfit.inference.fit) vs pyhf (numpy backend), by "
      "workspace bins (3: counting, 37: ATLAS top-pair; pyhf's fits of it take minutes: full mode only)",
