@@ -177,7 +177,7 @@ def test_figures_drawn_in_workers_are_the_figures_drawn_here(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)  # two workers, forked
     forked = run._rendered(jobs)
     buffer = io.BytesIO()
-    compact_minor_ticks(profile()).savefig(buffer, dpi=run.FIGURE_DPI, format="png")
+    compact_minor_ticks(profile()).savefig(buffer, dpi=run._FIGURE_DPI, format="png")
     plt.close("all")
     assert [list(files) for files in forked] == [["a.png"], ["b.png", "c.png"]]
     assert all(png == buffer.getvalue() for files in forked for png in files.values())

@@ -393,7 +393,7 @@ def _write_figures(
 #: Draws figures: ``{file name: matplotlib Figure}``.
 _FigureJob = Callable[[], Mapping[str, Any]]
 #: Resolution of the figures' PNG files, dots per inch.
-FIGURE_DPI = 110
+_FIGURE_DPI = 110
 #: The jobs of :func:`_rendered` while it runs; forked workers inherit them (nothing is pickled).
 _JOBS: list[_FigureJob] = []
 
@@ -439,7 +439,7 @@ def _render_job(index: int) -> dict[str, bytes]:
     for name, figure in _JOBS[index]().items():
         try:
             buffer = io.BytesIO()
-            compact_minor_ticks(figure).savefig(buffer, dpi=FIGURE_DPI, format="png")
+            compact_minor_ticks(figure).savefig(buffer, dpi=_FIGURE_DPI, format="png")
             rendered[name] = buffer.getvalue()
         finally:
             plt.close(figure)
