@@ -191,6 +191,17 @@ def compact_minor_ticks(figure: Figure) -> Figure:
     return figure
 
 
+def _title_y(ax: Axes) -> float | None:
+    """Where the title of ``ax`` (whose limits are final) goes: on its top edge (``1.0``), where
+    matplotlib puts it when nothing stands above the axes, if there are no top tick labels and no
+    offset text; else ``None``: matplotlib places it at every draw, measuring every tick label of
+    the axes (a good part of a data/MC figure's drawing time)."""
+    top_labels = ax.xaxis.get_major_ticks(1)[0].label2.get_visible()
+    formatter = ax.yaxis.get_major_formatter()
+    formatter.set_locs(ax.yaxis.get_majorticklocs())
+    return None if top_labels or formatter.get_offset() else 1.0
+
+
 def _axes(ax: Axes | None) -> Axes:
     return ax if ax is not None else plt.subplots(figsize=(6.4, 4.4), layout="constrained")[1]
 
@@ -403,7 +414,7 @@ def plot_data_mc(
         low = max(low, float(np.min(shown, initial=high)) / 3.0)
     main.set_ylim(low, high * (high / low) ** 0.4 if log_y else 1.35 * high)  # room for the legend
     main.set_xlabel("")
-    main.set_title(title)
+    main.set_title(title, y=_title_y(main))
     plot_ratio(edges, observed, total, band=band, band_label=band_label, xlabel=xlabel, log_x=log_x, ax=ratio)
     return main.figure
 
@@ -662,7 +673,7 @@ def plot_correlation(fit_result: Any, ax: Axes | None = None, max_entries: int =
             ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(value) > 0.6 else "black")
     ax.tick_params(which="minor", left=False, right=False, top=False, bottom=False)
-    ax.set_title("correlation of the fitted parameters", fontsize=10)
+    ax.set_title("correlation of the fitted parameters", fontsize=10, y=_title_y(ax))
     return ax.figure
 
 
@@ -684,7 +695,7 @@ def plot_cls_scan(limit: Any, ax: Axes | None = None) -> Figure:
     ax.set_ylabel(r"CL$_s$")
     ax.set_ylim(0.0, 1.05)
     ax.set_title(f"{round(100 * limit.level)}% CLs upper limit: {limit.observed:.3g} "
-                 f"(expected {np.asarray(limit.expected)[2]:.3g})", fontsize=10)
+                 f"(expected {np.asarray(limit.expected)[2]:.3g})", fontsize=10, y=_title_y(ax))
     ax.legend(frameon=False, fontsize=8)
     return ax.figure
 

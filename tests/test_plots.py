@@ -160,3 +160,17 @@ def test_traces_show_each_chains_draws_and_marginal():
     assert len(axes[0, 0].patches) == 3
     assert [t.get_text() for t in axes[0, 1].get_legend().get_texts()] == ["chain 0", "chain 1", "chain 2"]
     plt.close("all")
+
+
+def test_titles_stand_where_matplotlib_places_them(monkeypatch):
+    def figure(scale=1.0):
+        return plots.plot_data_mc(np.arange(4.0), scale * np.array([3.0, 1.0, 2.0]), {"a": scale * np.ones(3)}, title="SR")
+
+    pinned = figure()
+    assert pinned.axes[0]._autotitlepos is False  # on the top edge, not placed at every draw
+    assert figure(1e7).axes[0]._autotitlepos is True  # an offset text ("1e7") above the axes: placed
+    monkeypatch.setattr(plots, "_title_y", lambda ax: None)
+    placed = figure()  # matplotlib's own placing
+    assert placed.axes[0]._autotitlepos is True
+    np.testing.assert_array_equal(_png_pixels(pinned), _png_pixels(placed))
+    plt.close("all")

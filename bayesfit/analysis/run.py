@@ -412,20 +412,20 @@ def _rendered(jobs: list[_FigureJob]) -> list[dict[str, bytes]]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(cpus, len(jobs))
     _JOBS[:] = jobs
+    # the garbage collections while drawing skip (and in forked workers do not copy) the objects
+    # the run made before: a million or more after sampling, most of the drawing time otherwise
+    gc.freeze()
     try:
         if workers < 2 or not sys.platform.startswith("linux"):
             return [_render_job(index) for index in range(len(jobs))]
-        gc.freeze()  # the workers' collections skip (and so do not copy) everything inherited
-        try:
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
-        finally:
-            gc.unfreeze()
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
         try:
             return pool.map(_render_job, range(len(jobs)), chunksize=1)
         finally:
             pool.terminate()
             pool.join()
     finally:
+        gc.unfreeze()
         _JOBS.clear()
 
 
