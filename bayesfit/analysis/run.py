@@ -404,7 +404,8 @@ def _rendered(jobs: list[_FigureJob]) -> list[dict[str, bytes]]:
     With more than one CPU and ``fork`` (Linux), the jobs run in a pool of forked worker processes,
     one per CPU, which inherit the jobs and return only the PNG bytes: they never write files, and
     they ignore SIGINT, so an interrupt reaches this process alone, which stops them before the
-    result folder is discarded. Otherwise (one CPU, no ``fork``) the jobs run here, one by one.
+    result folder is discarded. Otherwise (one CPU, no ``fork``, or in a daemonic process, which
+    may not have children) the jobs run here, one by one.
     """
     import multiprocessing
     import sys
@@ -413,10 +414,10 @@ def _rendered(jobs: list[_FigureJob]) -> list[dict[str, bytes]]:
     workers = min(cpus, len(jobs))
     _JOBS[:] = jobs
     # the garbage collections while drawing skip (and in forked workers do not copy) the objects
-    # the run made before: a million or more after sampling, most of the drawing time otherwise
+    # the run made before: over a million after a HESE run, whose walks were a fifth of the drawing
     gc.freeze()
     try:
-        if workers < 2 or not sys.platform.startswith("linux"):
+        if workers < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
             return [_render_job(index) for index in range(len(jobs))]
         pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
         try:
