@@ -204,7 +204,12 @@ def _title_y(ax: Axes) -> float | None:
 
 
 def _axes(ax: Axes | None) -> Axes:
-    return ax if ax is not None else plt.subplots(figsize=(6.4, 4.4), layout="constrained")[1]
+    """``ax``, or the axes of a new 6.4 x 4.4 inch figure with the data/MC figures' margins."""
+    if ax is not None:
+        return ax
+    figure, ax = plt.subplots(figsize=(6.4, 4.4))
+    _margins(figure, **_DATA_MC_MARGINS)
+    return ax
 
 
 @_styled
