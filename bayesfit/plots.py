@@ -11,6 +11,7 @@ objects (:func:`plot_correlation`, :func:`plot_cls_scan`, :func:`plot_ranking`,
 Style: with mplhep installed (``pip install bayesfit[plot]``) the figures these functions create
 are drawn in mplhep's ROOT style, scaled to their size (:func:`hep_style`); the style is applied
 while a function draws, never globally. Without mplhep they are plain matplotlib.
+:func:`compact_minor_ticks` makes a finished figure quicker to save without changing its picture.
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ from typing import Any, NamedTuple, TypeVar
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, NullLocator
 from scipy import ndimage, stats
 
 from bayesfit.binning.histogram import finite_edges
 
 __all__ = [
+    "compact_minor_ticks",
     "data_mc_axes",
     "finite_edges",
     "garwood_interval",
@@ -107,8 +111,105 @@ def _styled(function: _Plot) -> _Plot:
     return draw  # type: ignore[return-value]
 
 
+class _MinorTickMarks(Artist):
+    """The minor tick marks of one axis, drawn as one marker line per side of the axes.
+
+    They are the marks matplotlib's minor ticks would draw (same places, from the axis' minor
+    locator at draw time, with the marker, size, width and colour of its first minor tick), without
+    a ``Tick`` (two lines and two texts) per mark, whose making, updating and measuring were most of
+    the figures' drawing time. Made by :func:`compact_minor_ticks`.
+    """
+
+    def __init__(self, axis: Any, locator: Any, templates: Sequence[tuple[Line2D, float]]) -> None:
+        super().__init__()
+        self._axis, self._locator = axis, locator
+        self._templates = [(Line2D([], []), position) for _, position in templates]
+        for (line, _), (template, _) in zip(self._templates, templates):
+            line.update_from(template)
+        self.set_zorder(axis.get_zorder())
+        self.set_in_layout(False)
+
+    def _locations(self) -> np.ndarray:
+        """The minor locations inside the view limits, none on a major tick (as matplotlib's)."""
+        axis, ticker = self._axis, self._axis.minor
+        replaced = ticker.locator
+        ticker.locator = self._locator
+        self._locator.set_axis(axis)
+        try:
+            locations = np.asarray(axis.get_minorticklocs(), dtype=float)
+        finally:
+            ticker.locator = replaced
+        transform = axis.get_transform()
+        low, high = np.sort(transform.transform(np.asarray(axis.get_view_interval(), dtype=float)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = transform.transform(locations) if locations.size else locations
+        tolerance = 1e-10 * max(abs(high - low), np.finfo(float).tiny)
+        return locations[(scaled >= low - tolerance) & (scaled <= high + tolerance)]
+
+    def draw(self, renderer: Any) -> None:
+        if not self.get_visible():
+            return
+        locations = self._locations()
+        horizontal = self._axis.axis_name == "x"
+        ax = self._axis.axes
+        transform = ax.get_xaxis_transform() if horizontal else ax.get_yaxis_transform()
+        for line, position in self._templates:
+            across = np.full(locations.size, position)
+            line.set_data((locations, across) if horizontal else (across, locations))
+            line.set_transform(transform)
+            line.set_figure(ax.figure)
+            line.set_clip_on(False)
+            line.draw(renderer)
+        self.stale = False
+
+
+def compact_minor_ticks(figure: Figure) -> Figure:
+    """Draw the minor tick marks of a finished ``figure`` as one marker line per axis side
+    (:class:`_MinorTickMarks`): the same picture, drawn in about half the time for mplhep's ROOT
+    style (minor ticks on all four sides) and log axes. Axes whose minor ticks carry labels or
+    grid lines keep matplotlib's ticks. Call it when the figure is complete, just before saving:
+    the marks follow later limits, but not a later change of scale or minor locator."""
+    converted = []
+    for ax in figure.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            locator = axis.get_minor_locator()
+            if isinstance(locator, NullLocator) or not axis.get_visible():
+                continue
+            tick = axis.get_minor_ticks(1)[0]
+            locations = axis.get_minorticklocs()
+            labelled = (tick.label1.get_visible() or tick.label2.get_visible()) and any(
+                axis.get_minor_formatter().format_ticks(locations))
+            if labelled or tick.gridline.get_visible():
+                continue
+            templates = [(line, position) for line, position in ((tick.tick1line, 0.0), (tick.tick2line, 1.0))
+                         if line.get_visible()]
+            converted.append((ax, axis, locator, templates))
+    for ax, axis, locator, templates in converted:
+        if templates:
+            ax.add_artist(_MinorTickMarks(axis, locator, templates))
+        axis.minor.locator = NullLocator()  # shared axes share it: after every axis took its own
+        axis.minorTicks.clear()
+    return figure
+
+
+def _title_y(ax: Axes) -> float | None:
+    """Where the title of ``ax`` (whose limits are final) goes: on its top edge (``1.0``), where
+    matplotlib puts it when nothing stands above the axes, if there are no top tick labels and no
+    offset text; else ``None``: matplotlib places it at every draw, measuring every tick label of
+    the axes (a good part of a data/MC figure's drawing time)."""
+    top_labels = ax.xaxis.get_major_ticks(1)[0].label2.get_visible()
+    formatter = ax.yaxis.get_major_formatter()
+    formatter.set_locs(ax.yaxis.get_majorticklocs())
+    return None if top_labels or formatter.get_offset() else 1.0
+
+
 def _axes(ax: Axes | None) -> Axes:
-    return ax if ax is not None else plt.subplots(figsize=(6.4, 4.4), layout="constrained")[1]
+    """``ax``, or the axes of a new 6.4 x 4.4 inch figure with the data/MC figures' margins."""
+    if ax is not None:
+        return ax
+    figure, ax = plt.subplots(figsize=(6.4, 4.4))
+    _margins(figure, **_DATA_MC_MARGINS)
+    return ax
 
 
 @_styled
@@ -245,6 +346,25 @@ def plot_ratio(
     return ax
 
 
+#: Margins of the data/MC figures, inches: room for the tick labels (up to 6 characters) and axis
+#: labels on the left and bottom, the panel title on top (a fixed layout: no layout pass per save).
+_DATA_MC_MARGINS = {"left": 0.9, "bottom": 0.62, "right": 0.3, "top": 0.34}
+#: Gap between the counts and the ratio panel, inches (their end tick labels stay apart).
+_DATA_MC_GAP = 0.1
+
+
+def _margins(figure: Figure, *, left: float, bottom: float, right: float, top: float, wspace: float = 0.0,
+             hspace: float = 0.0) -> None:
+    """Place a figure's grid of axes with margins and gaps between panels in inches."""
+    width, height = figure.get_size_inches()
+    grid = figure.axes[0].get_subplotspec().get_gridspec()
+    rows, columns = grid.get_geometry()
+    panel_width = (width - left - right - (columns - 1) * wspace) / columns
+    panel_height = (height - bottom - top - (rows - 1) * hspace) / rows
+    figure.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                           wspace=wspace / panel_width, hspace=hspace / panel_height)
+
+
 def data_mc_axes(n_panels: int = 1, *, sharey: bool = False, width: float = 5.6,
                  height: float = 5.2) -> tuple[Figure, list[tuple[Axes, Axes]]]:
     """A figure of ``n_panels`` columns, each a counts panel over a ratio panel a third its height.
@@ -253,9 +373,9 @@ def data_mc_axes(n_panels: int = 1, *, sharey: bool = False, width: float = 5.6,
     """
     figure, axes = plt.subplots(
         2, n_panels, figsize=(width * n_panels, height), sharex="col", sharey="row" if sharey else False,
-        squeeze=False, layout="constrained", gridspec_kw={"height_ratios": [3, 1]},
+        squeeze=False, gridspec_kw={"height_ratios": [3, 1]},
     )
-    figure.get_layout_engine().set(hspace=0.0, h_pad=0.02)
+    _margins(figure, **_DATA_MC_MARGINS, wspace=0.25 if sharey else _DATA_MC_MARGINS["left"], hspace=_DATA_MC_GAP)
     for ax in axes[0]:
         ax.tick_params(labelbottom=False)
     return figure, list(zip(axes[0], axes[1]))
@@ -300,7 +420,7 @@ def plot_data_mc(
         low = max(low, float(np.min(shown, initial=high)) / 3.0)
     main.set_ylim(low, high * (high / low) ** 0.4 if log_y else 1.35 * high)  # room for the legend
     main.set_xlabel("")
-    main.set_title(title)
+    main.set_title(title, y=_title_y(main))
     plot_ratio(edges, observed, total, band=band, band_label=band_label, xlabel=xlabel, log_x=log_x, ax=ratio)
     return main.figure
 
@@ -382,12 +502,18 @@ def plot_throw_band(
 
 
 class _Column(NamedTuple):
-    """The draws of one entry: its variable, flat index in it, label, and draws ``(n_draws,)``."""
+    """The draws of one entry: its variable, flat index in it, label, and draws per chain
+    ``(n_chains, n_draws)``."""
 
     variable: str
     index: int
     label: str
-    draws: np.ndarray
+    chains: np.ndarray
+
+    @property
+    def draws(self) -> np.ndarray:
+        """All chains' draws in one, ``(n_chains * n_draws,)``."""
+        return self.chains.ravel()
 
 
 def _entry_columns(group: Any, var_names: Sequence[str]) -> list[_Column]:
@@ -396,13 +522,13 @@ def _entry_columns(group: Any, var_names: Sequence[str]) -> list[_Column]:
     columns = []
     for name in var_names:
         values = group[name]
-        flat = np.asarray(values.values).reshape(values.shape[0] * values.shape[1], -1)
+        by_chain = np.asarray(values.values).reshape(values.shape[0], values.shape[1], -1)
         entry_dims = [dim for dim in values.dims if dim not in ("chain", "draw")]
         coordinates = (list(np.asarray(group[entry_dims[0]].values))
-                       if len(entry_dims) == 1 and entry_dims[0] in group.coords else list(range(flat.shape[1])))
-        for entry in range(flat.shape[1]):
+                       if len(entry_dims) == 1 and entry_dims[0] in group.coords else list(range(by_chain.shape[2])))
+        for entry in range(by_chain.shape[2]):
             label = name if not entry_dims else f"{name}[{coordinates[entry]}]"
-            columns.append(_Column(name, entry, label, flat[:, entry]))
+            columns.append(_Column(name, entry, label, by_chain[:, :, entry]))
     return columns
 
 
@@ -494,11 +620,35 @@ def plot_corner(idata: Any, var_names: Sequence[str], *, best_fit: Mapping[str, 
     return figure
 
 
-def plot_traces(idata: Any, var_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
-    """Trace plots of the posterior chains (ArviZ ``plot_trace``)."""
-    import arviz as az
+@_styled
+def plot_traces(idata: Any, var_names: Sequence[str] | None = None, *, bins: int = 30) -> np.ndarray:
+    """Trace plots of the posterior chains: per entry of ``var_names`` (default every posterior
+    variable) a row with each chain's marginal histogram (left) and its draws against the draw
+    index (right), one colour per chain, as ArviZ's ``plot_trace`` lays them out.
 
-    return az.plot_trace(idata, var_names=list(var_names) if var_names else None, **kwargs)
+    Returns the axes, ``(n_entries, 2)`` (``axes[0, 0].figure`` is the figure).
+    """
+    columns = _entry_columns(idata.posterior, list(var_names) if var_names else list(idata.posterior.data_vars))
+    n = len(columns)
+    figure, axes = plt.subplots(n, 2, figsize=(9.0, 2.1 * n + 0.5), squeeze=False, gridspec_kw={"width_ratios": [1, 2]})
+    _margins(figure, left=0.45, bottom=0.62, right=0.3, top=0.4, wspace=_DATA_MC_MARGINS["left"], hspace=0.62)
+    for (marginal, trace), column in zip(axes, columns):
+        edges = np.linspace(*np.quantile(column.chains, [0.001, 0.999]), bins + 1)
+        counts = np.stack([np.histogram(chain, bins=edges, density=True)[0] for chain in column.chains])
+        steps = np.arange(column.chains.shape[1])
+        for chain, (density, draws) in enumerate(zip(counts, column.chains)):
+            marginal.stairs(density, edges, color=f"C{chain}", linewidth=1.0)
+            trace.plot(steps, draws, color=f"C{chain}", linewidth=0.5, alpha=0.7, label=f"chain {chain}")
+        marginal.set_xlabel(column.label)
+        marginal.set_ylabel("density")
+        marginal.set_yticks([])
+        marginal.tick_params(axis="y", which="both", left=False, right=False)
+        trace.set_ylabel(column.label)
+        trace.set_xlim(0, max(steps[-1], 1))
+    axes[-1, 1].set_xlabel("draw")
+    axes[0, 1].legend(frameon=False, fontsize=8, ncols=len(columns[0].chains), loc="lower center",
+                      bbox_to_anchor=(0.5, 1.0))
+    return axes
 
 
 @_styled
@@ -529,7 +679,7 @@ def plot_correlation(fit_result: Any, ax: Axes | None = None, max_entries: int =
             ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(value) > 0.6 else "black")
     ax.tick_params(which="minor", left=False, right=False, top=False, bottom=False)
-    ax.set_title("correlation of the fitted parameters", fontsize=10)
+    ax.set_title("correlation of the fitted parameters", fontsize=10, y=_title_y(ax))
     return ax.figure
 
 
@@ -551,7 +701,7 @@ def plot_cls_scan(limit: Any, ax: Axes | None = None) -> Figure:
     ax.set_ylabel(r"CL$_s$")
     ax.set_ylim(0.0, 1.05)
     ax.set_title(f"{round(100 * limit.level)}% CLs upper limit: {limit.observed:.3g} "
-                 f"(expected {np.asarray(limit.expected)[2]:.3g})", fontsize=10)
+                 f"(expected {np.asarray(limit.expected)[2]:.3g})", fontsize=10, y=_title_y(ax))
     ax.legend(frameon=False, fontsize=8)
     return ax.figure
 

@@ -106,3 +106,71 @@ def test_posterior_against_prior_has_one_panel_per_entry_with_densities():
     assert np.median(heights[heights > 0]) == pytest.approx(0.5, rel=0.2)
     assert len(visible[1].patches) == 1  # no prior for w: posterior only
     plt.close("all")
+
+
+def _png_pixels(figure) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=60, format="png")
+    plt.close(figure)
+    return np.asarray(Image.open(buffer)).astype(int)
+
+
+def test_compact_minor_ticks_draw_the_picture_of_matplotlibs_minor_ticks():
+    def figure():
+        edges = np.geomspace(6e4, 1e7, 9)  # log x and log y: minor ticks on all four sides in the ROOT style
+        return plots.plot_data_mc(edges, np.arange(8.0), {"a": np.full(8, 3.0), "b": np.linspace(0.1, 2, 8)},
+                                  log_x=True, log_y=True, xlabel="E [GeV]")
+
+    compact = plots.compact_minor_ticks(figure())
+    main = compact.axes[0]
+    marks = [artist for artist in main.get_children() if isinstance(artist, plots._MinorTickMarks)]
+    assert len(marks) == 2 and not main.xaxis.get_minor_ticks(0)  # x and y, no Tick objects any more
+    # the marks stand where matplotlib's own minor ticks do: the 2..9 x 10^k inside the view
+    low, high = main.get_xlim()
+    expected = [m * 10.0**k for k in range(4, 8) for m in range(2, 10) if low <= m * 10.0**k <= high]
+    np.testing.assert_allclose(np.sort(marks[0]._locations()), expected)
+    original, drawn = _png_pixels(figure()), _png_pixels(compact)
+    assert original.shape == drawn.shape
+    differ = np.any(np.abs(original - drawn) > 2, axis=-1)
+    assert differ.mean() < 1e-3, f"{differ.sum()} pixels differ"
+    # and the marks were really drawn: without any minor ticks the picture differs
+    bare = figure()
+    for ax in bare.axes:
+        ax.minorticks_off()
+    assert np.any(np.abs(_png_pixels(bare) - drawn) > 2, axis=-1).sum() > 50
+
+
+def test_traces_show_each_chains_draws_and_marginal():
+    import arviz as az
+
+    rng = np.random.default_rng(4)
+    draws = {"mu": rng.normal(1, 0.1, (3, 300)), "w": rng.normal(0, 1, (3, 300, 2))}
+    axes = plots.plot_traces(az.from_dict(posterior=draws), ["mu", "w"])
+    assert axes.shape == (3, 2)
+    assert [ax.get_ylabel() for ax in axes[:, 1]] == ["mu", "w[0]", "w[1]"] and axes[-1, 1].get_xlabel() == "draw"
+    for chain, line in enumerate(axes[2, 1].get_lines()):
+        np.testing.assert_array_equal(line.get_ydata(), draws["w"][chain, :, 1])
+    for step in axes[0, 0].patches:  # one normalised histogram per chain
+        density, edges, _ = step.get_data()
+        assert np.sum(density * np.diff(edges)) == pytest.approx(1.0, abs=0.01)
+    assert len(axes[0, 0].patches) == 3
+    assert [t.get_text() for t in axes[0, 1].get_legend().get_texts()] == ["chain 0", "chain 1", "chain 2"]
+    plt.close("all")
+
+
+def test_titles_stand_where_matplotlib_places_them(monkeypatch):
+    def figure(scale=1.0):
+        return plots.plot_data_mc(np.arange(4.0), scale * np.array([3.0, 1.0, 2.0]), {"a": scale * np.ones(3)}, title="SR")
+
+    pinned = figure()
+    assert pinned.axes[0]._autotitlepos is False  # on the top edge, not placed at every draw
+    assert figure(1e7).axes[0]._autotitlepos is True  # an offset text ("1e7") above the axes: placed
+    monkeypatch.setattr(plots, "_title_y", lambda ax: None)
+    placed = figure()  # matplotlib's own placing
+    assert placed.axes[0]._autotitlepos is True
+    np.testing.assert_array_equal(_png_pixels(pinned), _png_pixels(placed))
+    plt.close("all")

@@ -158,3 +158,35 @@ def test_an_analysis_named_dot_dot_writes_below_results(tmp_path, monkeypatch):
     result = run_analysis_file(MODELS / "hese_diffuse.yaml", RunOptions(overrides=overrides, sample=False, progress=False))
     assert result.folder == Path("results") / "_" and _entries(tmp_path) == ["results"]
     assert _entries(tmp_path / "results") == ["_"]
+
+
+def test_figures_drawn_in_workers_are_the_figures_drawn_here(monkeypatch):
+    import io
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from bayesfit.analysis import run
+    from bayesfit.errors import BayesfitError
+    from bayesfit.plots import compact_minor_ticks, plot_profile
+
+    def profile():
+        return plot_profile(np.linspace(0, 2, 5), (np.linspace(0, 2, 5) - 1) ** 2, parameter="x").figure
+
+    jobs = [lambda: {"a.png": profile()}, lambda: {"b.png": profile(), "c.png": profile()}]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)  # two workers, forked
+    forked = run._rendered(jobs)
+    buffer = io.BytesIO()
+    compact_minor_ticks(profile()).savefig(buffer, dpi=run._FIGURE_DPI, format="png")
+    plt.close("all")
+    assert [list(files) for files in forked] == [["a.png"], ["b.png", "c.png"]]
+    assert all(png == buffer.getvalue() for files in forked for png in files.values())
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})  # one CPU: drawn here
+    assert run._rendered(jobs) == forked
+
+    def broken():
+        raise BayesfitError("no figure")
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1})
+    with pytest.raises(BayesfitError, match="no figure"):
+        run._rendered([broken, jobs[0]])

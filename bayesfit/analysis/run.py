@@ -15,7 +15,11 @@ it was, and an existing result folder is replaced as a whole, only with ``force`
 from __future__ import annotations
 
 import dataclasses
+import gc
+import io
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -325,7 +329,8 @@ def _write_figures(
     """Write the analysis's own figures, then the generic ones: profiles and their p-values, the
     correlation matrix, the CLs scan with the Brazil band, the ranking, the pulls and constraints of
     the constrained entries (fit, and posterior when sampled), and with a posterior the corner plot,
-    traces and posterior against prior."""
+    traces and posterior against prior. The figures are drawn in worker processes
+    (:func:`_rendered`); the files are written here, in this order."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -345,42 +350,106 @@ def _write_figures(
     )
 
     model = analysis.model
-    files = [folder.write_figure(name, figure) for name, figure in analysis.figures(best_fit, idata).items()]
+    files = []
+    jobs: list[_FigureJob] = [lambda: analysis.figures(best_fit, idata)]
     if len(best_fit.labels) >= 2 and np.all(np.isfinite(best_fit.covariance)):
-        files.append(folder.write_figure("correlation.png", plot_correlation(best_fit)))
+        jobs.append(lambda: {"correlation.png": plot_correlation(best_fit)})
     if "cls_scan" in results:
-        files.append(folder.write_figure("cls_scan.png", plot_cls_scan(results["cls_scan"])))
+        jobs.append(lambda: {"cls_scan.png": plot_cls_scan(results["cls_scan"])})
     if "patchset_limits" in results:
         scanned = results["patchset_limits"]
         files.append(folder.write("patchset_limits.csv", scanned.to_csv))
         if len(scanned.labels) >= 2 and len(scanned.names) >= 3:
-            files.append(folder.write_figure("exclusion.png", plot_exclusion(scanned)))
+            jobs.append(lambda: {"exclusion.png": plot_exclusion(scanned)})
     if "ranking" in results and results["ranking"].labels:
-        files.append(folder.write_figure("ranking.png", plot_ranking(results["ranking"])))
+        jobs.append(lambda: {"ranking.png": plot_ranking(results["ranking"])})
     if constrained_entries(model):
         estimates = {"ML fit": pulls(model, best_fit.values, best_fit.errors)}
         if idata is not None:
             estimates["posterior"] = pulls(model, *_posterior_moments(model, idata))
-        files.append(folder.write_figure("pulls.png", plot_pulls(estimates)))
+        jobs.append(lambda: {"pulls.png": plot_pulls(estimates)})
     for parameter, scan in scans.items():
         best = scan.best_fit.value(scan.parameter)
-        ax = plot_profile(scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best)
-        files.append(folder.write_figure(_profile_file(parameter), ax.figure))
+        jobs.append(lambda scan=scan, parameter=parameter, best=best: {_profile_file(parameter): plot_profile(
+            scan.values, scan.twice_delta_nll, parameter=parameter, best_fit=best).figure})
     if scans:
         labels = {parameter: _scan_label(parameter, grids[parameter].get("fixed", {})) for parameter in scans}
-        ax = plot_pvalue_scan(
+        jobs.append(lambda: {"pvalue_scans.png": plot_pvalue_scan(
             {labels[parameter]: scan.values for parameter, scan in scans.items()},
             {labels[parameter]: scan.p_values() for parameter, scan in scans.items()},
             xlabel="scanned value (Wilks)",
-        )
-        files.append(folder.write_figure("pvalue_scans.png", ax.figure))
+        ).figure})
     if idata is not None:
         names = corner_names(model, idata)
-        files.append(folder.write_figure("corner.png", plot_corner(idata, names, best_fit=best_fit.values)))
-        traces = plot_traces(idata, names)
-        files.append(folder.write_figure("traces.png", np.ravel(traces)[0].figure))
-        files.append(folder.write_figure("posterior_prior.png", plot_posterior_vs_prior(idata, results.get("prior"), names)))
+        jobs.append(lambda: {"corner.png": plot_corner(idata, names, best_fit=best_fit.values)})
+        jobs.append(lambda: {"traces.png": np.ravel(plot_traces(idata, names))[0].figure})
+        jobs.append(lambda: {"posterior_prior.png": plot_posterior_vs_prior(idata, results.get("prior"), names)})
+    for rendered in _rendered(jobs):
+        files.extend(folder.write(name, lambda temporary, png=png: temporary.write_bytes(png))
+                     for name, png in rendered.items())
     return files
+
+
+#: Draws figures: ``{file name: matplotlib Figure}``.
+_FigureJob = Callable[[], Mapping[str, Any]]
+#: Resolution of the figures' PNG files, dots per inch.
+_FIGURE_DPI = 110
+#: The jobs of :func:`_rendered` while it runs; forked workers inherit them (nothing is pickled).
+_JOBS: list[_FigureJob] = []
+
+
+def _rendered(jobs: list[_FigureJob]) -> list[dict[str, bytes]]:
+    """The PNG files of every job's figures, ``[{file name: bytes}, ...]`` in the order of ``jobs``.
+
+    With more than one CPU and ``fork`` (Linux), the jobs run in a pool of forked worker processes,
+    one per CPU, which inherit the jobs and return only the PNG bytes: they never write files, and
+    they ignore SIGINT, so an interrupt reaches this process alone, which stops them before the
+    result folder is discarded. Otherwise (one CPU, no ``fork``, or in a daemonic process, which
+    may not have children) the jobs run here, one by one.
+    """
+    import multiprocessing
+    import sys
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = min(cpus, len(jobs))
+    _JOBS[:] = jobs
+    # the garbage collections while drawing skip (and in forked workers do not copy) the objects
+    # the run made before: over a million after a HESE run, whose walks were a fifth of the drawing
+    gc.freeze()
+    try:
+        if workers < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
+            return [_render_job(index) for index in range(len(jobs))]
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
+        try:
+            return pool.map(_render_job, range(len(jobs)), chunksize=1)
+        finally:
+            pool.terminate()
+            pool.join()
+    finally:
+        gc.unfreeze()
+        _JOBS.clear()
+
+
+def _render_job(index: int) -> dict[str, bytes]:
+    """Draw the figures of ``_JOBS[index]`` and return them as PNG bytes (the figures are closed)."""
+    import matplotlib.pyplot as plt
+
+    from bayesfit.plots import compact_minor_ticks
+
+    rendered = {}
+    for name, figure in _JOBS[index]().items():
+        try:
+            buffer = io.BytesIO()
+            compact_minor_ticks(figure).savefig(buffer, dpi=_FIGURE_DPI, format="png")
+            rendered[name] = buffer.getvalue()
+        finally:
+            plt.close(figure)
+    return rendered
+
+
+def _ignore_interrupts() -> None:
+    """In a figure worker: leave SIGINT (Ctrl-C reaches the whole process group) to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _posterior_moments(model: Any, idata: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
