@@ -19,7 +19,6 @@ import gc
 import io
 import json
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -407,24 +406,15 @@ def _rendered(jobs: list[_FigureJob]) -> list[dict[str, bytes]]:
     result folder is discarded. Otherwise (one CPU, no ``fork``, or in a daemonic process, which
     may not have children) the jobs run here, one by one.
     """
-    import multiprocessing
-    import sys
+    from bayesfit.forking import forked_imap
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = min(cpus, len(jobs))
     _JOBS[:] = jobs
     # the garbage collections while drawing skip (and in forked workers do not copy) the objects
     # the run made before: over a million after a HESE run, whose walks were a fifth of the drawing
     gc.freeze()
     try:
-        if workers < 2 or not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
-            return [_render_job(index) for index in range(len(jobs))]
-        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
-        try:
-            return pool.map(_render_job, range(len(jobs)), chunksize=1)
-        finally:
-            pool.terminate()
-            pool.join()
+        return list(forked_imap(_render_job, range(len(jobs)), cpus))
     finally:
         gc.unfreeze()
         _JOBS.clear()
@@ -445,11 +435,6 @@ def _render_job(index: int) -> dict[str, bytes]:
         finally:
             plt.close(figure)
     return rendered
-
-
-def _ignore_interrupts() -> None:
-    """In a figure worker: leave SIGINT (Ctrl-C reaches the whole process group) to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _posterior_moments(model: Any, idata: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

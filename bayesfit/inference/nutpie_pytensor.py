@@ -19,16 +19,14 @@ backend, which come from the compile cache, through ``nutpie.compiled_pyfunc.fro
 A Python callback holds the GIL, so chains run in parallel only in separate processes: each chain
 is one ``nutpie.sample`` call with its own seed (from ``numpy.random.SeedSequence(seed)``), so
 draws depend on the seed and the chain only, not on how chains are spread over processes.
-Processes are forked from the caller, which has compiled the functions once; where ``fork`` is
-not available (macOS, Windows) the chains run one after the other.
+Processes are forked from the caller, which has compiled the functions once
+(:mod:`bayesfit.forking`; where ``fork`` is not available, macOS and Windows, the chains run one
+after the other).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import signal
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bayesfit.errors import ModelError
+from bayesfit.forking import forked_imap
 from bayesfit.inference.objective import Objective
 from bayesfit.model import BinnedModel
 
@@ -223,30 +222,19 @@ def chain_seeds(seed: int | None, chains: int) -> list[int]:
 
 def sample_chains(compiled: Any, *, chains: int, cores: int, seed: int | None, settings: Mapping[str, Any]) -> Any:
     """``chains`` chains of nutpie's NUTS on ``compiled`` (one ``nutpie.sample`` call per chain,
-    ``settings`` passed on), ``cores`` of them at a time in forked processes; one
+    ``settings`` passed on), ``cores`` of them at a time in forked processes (or one after the
+    other here, see :func:`bayesfit.forking.forked_imap`); one
     :class:`arviz.InferenceData` with chains ``0 .. chains - 1``."""
     seeds = chain_seeds(seed, chains)
-    processes = min(cores, chains)
     start = time.perf_counter()
-    if processes > 1 and _can_fork():
-        _FORKED["compiled"], _FORKED["settings"] = compiled, dict(settings)
-        context = multiprocessing.get_context("fork")
-        pool = context.Pool(processes, initializer=_ignore_interrupts)
-        try:
-            parts = []
-            for part in pool.imap(_forked_chain, seeds):
-                parts.append(part)
-                logger.info("NUTS chain %d of %d done (%.1f s)", len(parts), chains, time.perf_counter() - start)
-            pool.close()
-        finally:
-            pool.terminate()  # an interrupt or error here stops the other chains at once
-            pool.join()
-            _FORKED.clear()
-    else:
+    _FORKED["compiled"], _FORKED["settings"] = compiled, dict(settings)
+    try:
         parts = []
-        for chain_seed in seeds:
-            parts.append(_one_chain(compiled, chain_seed, settings))
+        for part in forked_imap(_forked_chain, seeds, cores):
+            parts.append(part)
             logger.info("NUTS chain %d of %d done (%.1f s)", len(parts), chains, time.perf_counter() - start)
+    finally:
+        _FORKED.clear()
     idata = _join_chains(parts)
     idata.posterior.attrs["sampling_time"] = time.perf_counter() - start
     return idata
@@ -268,20 +256,9 @@ def _join_chains(parts: list[Any]) -> Any:
     return az.InferenceData(**groups)
 
 
-def _one_chain(compiled: Any, chain_seed: int, settings: Mapping[str, Any]) -> Any:
+def _forked_chain(chain_seed: int) -> Any:
+    """One chain of the sampling in progress (:data:`_FORKED`), in the caller or a forked worker."""
     import nutpie
 
-    return nutpie.sample(compiled, chains=1, cores=1, seed=chain_seed, progress_bar=False, **settings)
-
-
-def _forked_chain(chain_seed: int) -> Any:
-    return _one_chain(_FORKED["compiled"], chain_seed, _FORKED["settings"])
-
-
-def _ignore_interrupts() -> None:
-    """Chain processes leave Ctrl-C to the caller, which stops them (no traceback per process)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _can_fork() -> bool:
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    return nutpie.sample(_FORKED["compiled"], chains=1, cores=1, seed=chain_seed, progress_bar=False,
+                         **_FORKED["settings"])
