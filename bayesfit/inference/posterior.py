@@ -273,10 +273,10 @@ POINTWISE_CHUNK = 500
 
 def _pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
     """Map from a chunk of draws to their per-universe and per-bin log likelihoods, marginal log
-    likelihood, expectations and sumw2 (leading axis: the draws): the graph of one draw
-    vectorised over draws, run by the ops' numpy implementations (``FAST_COMPILE``: one call per
-    chunk, so a C compilation, seconds with an empty compile cache, would not pay). Built once
-    per model."""
+    likelihood, expectations and (when the likelihood uses them) sumw2, leading axis the draws:
+    the graph of one draw vectorised over draws, run by the ops' numpy implementations
+    (``FAST_COMPILE``: one call per chunk, so a C compilation, seconds with an empty compile
+    cache, would not pay). Built once per model."""
     if "pointwise" not in model.cache:
         model.cache["pointwise"] = _build_pointwise_function(model)
     return model.cache["pointwise"]
@@ -290,12 +290,12 @@ def _build_pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
     sampled_scales = scales if model.likelihood == "barlow-beeston-sampled" else None
     terms = model.log_likelihood(values, observed, sampled_scales)
     expected = model.predictor.expected(values)
-    sumw2 = model.predictor.expected_sumw2(values) if model.sumw2_needed else pt.zeros_like(expected)
+    sumw2 = [model.predictor.expected_sumw2(values)] if model.sumw2_needed else []
     batched = {name: pt.tensor(name=name, shape=(None, *variable.type.shape), dtype="float64")
                for name, variable in point.items()}
     batched_scales = pt.matrix(SCALES_NAME, dtype="float64")
     replace = {point[name]: batched[name] for name in point} | {scales: batched_scales}
-    outputs = vectorize_graph([terms.per_universe, terms.per_bin, terms.total, expected, sumw2], replace=replace)
+    outputs = vectorize_graph([terms.per_universe, terms.per_bin, terms.total, expected, *sumw2], replace=replace)
     return pytensor.function([*batched.values(), batched_scales], outputs, on_unused_input="ignore",
                              mode="FAST_COMPILE")
 
@@ -328,7 +328,8 @@ def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: n
     )
     for first in range(0, n_samples, POINTWISE_CHUNK):
         chunk = slice(first, min(first + POINTWISE_CHUNK, n_samples))
-        universe, bins, total, expected, sumw2 = function(*(draws[n][chunk] for n in names), scales[chunk])
+        universe, bins, total, expected, *sumw2 = function(*(draws[n][chunk] for n in names), scales[chunk])
+        sumw2 = sumw2[0] if sumw2 else np.zeros_like(expected)
         result.per_universe[chunk], result.per_bin[chunk], result.total[chunk] = universe, bins[:, 0], total
         if result.counts is not None:
             picked = np.zeros(len(universe), dtype=int)
