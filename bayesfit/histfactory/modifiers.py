@@ -43,7 +43,7 @@ import pytensor.tensor as pt
 from bayesfit import interpolation
 from bayesfit.errors import WorkspaceError
 
-__all__ = ["DenseSums", "ParameterSet", "ModifierLayout", "build_layout"]
+__all__ = ["DenseSums", "ModifierLayout", "ParameterSet", "build_layout"]
 
 FACTOR_TYPES = ("normfactor", "shapefactor", "lumi", "staterror", "shapesys")
 
