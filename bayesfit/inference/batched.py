@@ -79,8 +79,9 @@ BATCH_EDM = 1e-10
 BATCH_STALLED_EDM = 1e-8
 #: Largest number of free entries fitted in batches (the inverse Hessians take ``BATCH_SIZE *
 #: size**2`` doubles: 160 MB at 200). Measured on the 131-entry ATLAS workspace (q~ toys, serial,
-#: load ~3 on 2 cores): batched 150 ms per toy (140 evaluations per toy for both fits, no per-toy
-#: fallback) against 1.2 - 1.9 s per toy with the per-toy fits.
+#: load ~3 on 2 cores): null toys 150 ms per toy batched (140 evaluations per toy for both fits, no
+#: per-toy fallback), background-only toys 1.8 s (a quarter fall back), against 1.2 - 1.9 s per
+#: toy with the per-toy fits; toy CLs 20 + 20: 107 s batched, 118 s per-toy (scaled).
 BATCH_MAX_SIZE = 200
 #: Toys minimised together (bounds the memory of the inverse Hessians, ``BATCH_SIZE * size**2``).
 BATCH_SIZE = 500
