@@ -12,13 +12,28 @@ factors ``theta`` (normfactor, shapefactor, lumi, staterror, shapesys). Each fam
 from the flat parameter vector through index arrays built once, from the workspace, here: histosys
 shifts and normsys log-factors are scattered onto their bins by one indexed increment each, direct
 factors (which may be zero) are multiplied in a few layers of non-overlapping modifiers.
+
+The graph has no scatter (indexed increment) and no gather with repeated indices: their gradients
+are scatter-adds, which PyTensor runs in C for vectors only, so a graph vectorised over toys
+(:mod:`bayesfit.inference.batched`) spent most of its time in numpy's ``add.at``. Every sum onto
+bins is a product with a constant matrix instead (:class:`DenseSums`, built once per layout):
+
+* histosys: the additive codes are linear in the templates, ``shift = phi_up(alpha) delta_up +
+  phi_down(alpha) delta_down`` with ``phi`` the code at unit templates, so each parameter's
+  ``delta`` templates are summed per (sample, bin) once and the shifts are two products
+  ``phi (n_alpha,) @ delta (n_alpha, n_samples * n_bins)``;
+* normsys: one factor per (parameter, group of bins), a group the bins one modifier of one sample
+  covers; log-factors of an ``(n_layers, n_alpha, n_groups)`` array (ratio 1, factor 1, where no
+  modifier is) summed over parameters and layers, then spread onto bins by a 0/1 matrix;
+* direct factors: each layer's gather from the flat parameter vector is a product with a 0/1
+  matrix plus 1 where the layer has no factor.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import cached_property, reduce
 from operator import mul
 from typing import Any
 
@@ -28,7 +43,7 @@ import pytensor.tensor as pt
 from bayesfit import interpolation
 from bayesfit.errors import WorkspaceError
 
-__all__ = ["ParameterSet", "ModifierLayout", "build_layout"]
+__all__ = ["DenseSums", "ModifierLayout", "ParameterSet", "build_layout"]
 
 FACTOR_TYPES = ("normfactor", "shapefactor", "lumi", "staterror", "shapesys")
 
@@ -131,42 +146,143 @@ class ModifierLayout:
         return sum(p.size for p in self.parameter_sets)
 
     # ------------------------------------------------------------------ graphs
+    @cached_property
+    def dense(self) -> DenseSums:
+        """The constant matrices of :meth:`expected_by_sample` (built on first use)."""
+        return DenseSums.from_layout(self)
+
     def expected_by_sample(self, theta: pt.TensorVariable) -> pt.TensorVariable:
         """Expected rates per sample and bin, shape ``(n_samples, n_bins)``, from the flat ``theta``."""
-        rates = pt.as_tensor_variable(self.nominal)
-        if len(self.histosys_parameter):
-            shifts = interpolation.additive_shift(
-                theta[self.histosys_parameter], self.histosys_nominal, self.histosys_down,
-                self.histosys_up, self.histosys_code,
-            )
-            flat = pt.zeros(self.nominal.size)[self.histosys_target].inc(shifts)
-            rates = rates + flat.reshape(self.nominal.shape)
-        if len(self.normsys_parameter):
-            factors = interpolation.multiplicative_factor(
-                theta[self.normsys_parameter], np.ones_like(self.normsys_up), self.normsys_down,
-                self.normsys_up, self.normsys_code,
-            )
-            # factors are > 0: multiply them as a sum of logs, scattered onto their bins
-            log_factors = pt.zeros(self.nominal.size)[self.normsys_target].inc(pt.log(factors)[self.normsys_source])
-            rates = rates * pt.exp(log_factors).reshape(self.nominal.shape)
-        if self.factor_index.shape[0]:
-            rates = rates * _layered_product(pt.concatenate([theta, pt.ones(1)]), self.factor_index)
-        return rates
+        dense = self.dense
+        flat = pt.as_tensor_variable(self.nominal.ravel())
+        if dense.histosys_select.shape[1]:
+            alpha = pt.dot(theta, dense.histosys_select)
+            up = interpolation.additive_shift(alpha, 0.0, 0.0, 1.0, self.histosys_code)  # phi_up
+            down = interpolation.additive_shift(alpha, 0.0, -1.0, 0.0, self.histosys_code)  # phi_down
+            flat = flat + pt.dot(up, dense.histosys_up) + pt.dot(down, dense.histosys_down)
+        if dense.normsys_select.shape[1]:
+            alpha = pt.dot(theta, dense.normsys_select).dimshuffle("x", 0, "x")
+            factors = interpolation.multiplicative_factor(alpha, np.ones_like(dense.normsys_up), dense.normsys_down,
+                                                          dense.normsys_up, self.normsys_code)
+            # factors are > 0: multiply them as a sum of logs per group, spread onto its bins
+            flat = flat * pt.exp(pt.dot(pt.log(factors).sum(axis=(0, 1)), dense.normsys_groups))
+        if dense.factor_select.shape[1]:
+            values = pt.dot(theta, dense.factor_select)
+            flat = flat * reduce(mul, (pt.dot(values, layer) + missing
+                                       for layer, missing in zip(dense.factor_layers, dense.factor_missing)))
+        return flat.reshape(self.nominal.shape)
 
 
-def _layered_product(values: pt.TensorVariable, index: np.ndarray) -> pt.TensorVariable:
-    """``prod_l values[index[l]]``: a few multiplications, one per layer of overlapping modifiers."""
-    gathered = values[index]
-    return reduce(mul, (gathered[layer] for layer in range(index.shape[0])))
+@dataclass(frozen=True)
+class DenseSums:
+    """Constant matrices that put every modifier family onto the flat (sample, bin) axis of
+    ``n_targets = n_samples * n_bins`` by products (see the module docstring); ``n_parameters``
+    rows select from the flat parameter vector.
+
+    Attributes
+    ----------
+    histosys_select:
+        ``(n_parameters, n_alpha)`` 0/1: the histosys parameters.
+    histosys_up, histosys_down:
+        ``(n_alpha, n_targets)``: summed ``up - nominal`` and ``nominal - down`` templates.
+    normsys_select:
+        ``(n_parameters, n_alpha)`` 0/1: the normsys parameters.
+    normsys_up, normsys_down:
+        ``(n_layers, n_alpha, n_groups)``: ratios of each modifier (1 where none); a layer holds
+        at most one modifier per parameter and group.
+    normsys_groups:
+        ``(n_groups, n_targets)`` 0/1: the bins of each group.
+    factor_select:
+        ``(n_parameters, n_factors)`` 0/1: the parameters of direct factors.
+    factor_layers, factor_missing:
+        ``(n_layers, n_factors, n_targets)`` 0/1 and ``(n_layers, n_targets)``: the factor of each
+        target in each layer, 1 in ``factor_missing`` where the layer has none.
+    """
+
+    histosys_select: np.ndarray
+    histosys_up: np.ndarray
+    histosys_down: np.ndarray
+    normsys_select: np.ndarray
+    normsys_up: np.ndarray
+    normsys_down: np.ndarray
+    normsys_groups: np.ndarray
+    factor_select: np.ndarray
+    factor_layers: np.ndarray
+    factor_missing: np.ndarray
+
+    @classmethod
+    def from_layout(cls, layout: ModifierLayout) -> DenseSums:
+        """The matrices of ``layout``'s index arrays."""
+        n_parameters, n_targets = layout.n_parameters, layout.nominal.size
+
+        # histosys: templates of one parameter summed per target (the codes are linear in them)
+        alphas, rows = np.unique(layout.histosys_parameter, return_inverse=True)
+        histosys_up = np.zeros((alphas.size, n_targets))
+        histosys_down = np.zeros((alphas.size, n_targets))
+        np.add.at(histosys_up, (rows, layout.histosys_target), layout.histosys_up - layout.histosys_nominal)
+        np.add.at(histosys_down, (rows, layout.histosys_target), layout.histosys_nominal - layout.histosys_down)
+
+        # normsys: one cell per (parameter, group of bins), modifiers on one cell in separate layers
+        n_normsys = layout.normsys_parameter.size
+        order = np.argsort(layout.normsys_source, kind="stable")
+        bins_of = np.split(layout.normsys_target[order], np.cumsum(np.bincount(layout.normsys_source,
+                                                                                minlength=n_normsys))[:-1])
+        group_ids: dict[tuple[int, ...], int] = {}
+        groups = np.array([group_ids.setdefault(tuple(np.sort(bins).tolist()), len(group_ids)) for bins in bins_of],
+                          dtype=np.int64)
+        normsys_alphas, normsys_rows = np.unique(layout.normsys_parameter, return_inverse=True)
+        cells = normsys_rows * max(len(group_ids), 1) + groups
+        layers = _occurrence(cells)
+        n_layers = int(layers.max()) + 1 if n_normsys else 0
+        normsys_up = np.ones((n_layers, normsys_alphas.size, len(group_ids)))
+        normsys_down = np.ones_like(normsys_up)
+        normsys_up[layers, normsys_rows, groups] = layout.normsys_up
+        normsys_down[layers, normsys_rows, groups] = layout.normsys_down
+        normsys_groups = np.zeros((len(group_ids), n_targets))
+        for bins, group in group_ids.items():
+            normsys_groups[group, list(bins)] = 1.0
+
+        # direct factors: index n_parameters means "no factor" (1)
+        index = layout.factor_index.reshape(layout.factor_index.shape[0], n_targets)
+        factors, factor_rows = np.unique(index[index < n_parameters], return_inverse=True)
+        factor_layers = np.zeros((index.shape[0], factors.size, n_targets))
+        layer_of, target_of = np.nonzero(index < n_parameters)
+        factor_layers[layer_of, factor_rows, target_of] = 1.0
+        return cls(
+            histosys_select=_selection(alphas, n_parameters),
+            histosys_up=histosys_up,
+            histosys_down=histosys_down,
+            normsys_select=_selection(normsys_alphas, n_parameters),
+            normsys_up=normsys_up,
+            normsys_down=normsys_down,
+            normsys_groups=normsys_groups,
+            factor_select=_selection(factors, n_parameters),
+            factor_layers=factor_layers,
+            factor_missing=(index >= n_parameters).astype(float),
+        )
+
+
+def _selection(indices: np.ndarray, size: int) -> np.ndarray:
+    """``(size, len(indices))`` 0/1: column ``j`` picks entry ``indices[j]`` of a vector of ``size``."""
+    selection = np.zeros((size, len(indices)))
+    selection[indices, np.arange(len(indices))] = 1.0
+    return selection
+
+
+def _occurrence(keys: np.ndarray) -> np.ndarray:
+    """How many earlier entries of ``keys`` have the same key (0 for the first of each)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if ordered.size else np.zeros(0, dtype=bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(ordered.size), 0))
+    occurrence = np.empty(keys.size, dtype=np.int64)
+    occurrence[order] = np.arange(ordered.size) - start
+    return occurrence
 
 
 def _layer_index(targets: np.ndarray, sources: np.ndarray, shape: tuple[int, int], fill: int) -> np.ndarray:
     """Stack ``sources`` at flat ``targets`` into layers so that no layer repeats a target."""
-    order = np.argsort(targets, kind="stable")
-    targets, sources = targets[order], sources[order]
-    first = np.r_[True, targets[1:] != targets[:-1]]
-    group_start = np.maximum.accumulate(np.where(first, np.arange(len(targets)), 0))
-    layer = np.arange(len(targets)) - group_start
+    layer = _occurrence(targets)
     n_layers = int(layer.max()) + 1 if len(layer) else 0
     index = np.full((n_layers, shape[0] * shape[1]), fill, dtype=np.int64)
     index[layer, targets] = sources
