@@ -267,22 +267,37 @@ def universe_posterior(idata: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- post-processing
-#: Posterior draws evaluated together after sampling (bounds the memory: draws x universes x bins).
+#: Most posterior draws evaluated together after sampling.
 POINTWISE_CHUNK = 500
+#: Draws of a chunk times the elements of the largest array in one draw's graph, at most (bounds
+#: the memory of intermediate results: 16 MB of float64 per array).
+POINTWISE_ELEMENTS = 2_000_000
+#: One draw's graphs whose largest array has more elements than this (per-event simulation) are
+#: compiled to C, where evaluating, not compiling, is the cost; smaller ones run the ops' numpy
+#: implementations.
+POINTWISE_C_ELEMENTS = 50_000
 
 
-def _pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
+def _pointwise_function(model: BinnedModel) -> tuple[pytensor.compile.Function, int]:
     """Map from a chunk of draws to their per-universe and per-bin log likelihoods, marginal log
-    likelihood, expectations and (when the likelihood uses them) sumw2, leading axis the draws:
-    the graph of one draw vectorised over draws, run by the ops' numpy implementations
-    (``FAST_COMPILE``: one call per chunk, so a C compilation, seconds with an empty compile
-    cache, would not pay). Built once per model."""
+    likelihood, expectations and (when the likelihood uses them) sumw2, leading axis the draws,
+    and the number of draws per chunk: the graph of one draw vectorised over draws. Built once
+    per model.
+
+    Graphs of small arrays (compressed simulation, templates) run the ops' numpy implementations
+    (``FAST_COMPILE``: a few calls per sampling, so a C compilation, seconds with an empty compile
+    cache, would not pay); graphs of large ones (above :data:`POINTWISE_C_ELEMENTS`) are compiled
+    to C. Chunks hold :data:`POINTWISE_ELEMENTS` elements of the largest array, at most
+    :data:`POINTWISE_CHUNK` draws."""
     if "pointwise" not in model.cache:
         model.cache["pointwise"] = _build_pointwise_function(model)
     return model.cache["pointwise"]
 
 
-def _build_pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
+def _build_pointwise_function(model: BinnedModel) -> tuple[pytensor.compile.Function, int]:
+    from pytensor.graph.basic import ancestors
+    from pytensor.tensor.variable import TensorConstant
+
     point = {p.name: pt.tensor(name=p.name, shape=p.shape, dtype="float64") for p in model.free_parameters}
     scales = pt.vector(SCALES_NAME, dtype="float64")
     values = model.predictor_values(point)
@@ -291,13 +306,16 @@ def _build_pointwise_function(model: BinnedModel) -> pytensor.compile.Function:
     terms = model.log_likelihood(values, observed, sampled_scales)
     expected = model.predictor.expected(values)
     sumw2 = [model.predictor.expected_sumw2(values)] if model.sumw2_needed else []
+    one_draw = [terms.per_universe, terms.per_bin, terms.total, expected, *sumw2]
+    largest = max((v.data.size for v in ancestors(one_draw) if isinstance(v, TensorConstant)), default=1)
     batched = {name: pt.tensor(name=name, shape=(None, *variable.type.shape), dtype="float64")
                for name, variable in point.items()}
     batched_scales = pt.matrix(SCALES_NAME, dtype="float64")
     replace = {point[name]: batched[name] for name in point} | {scales: batched_scales}
-    outputs = vectorize_graph([terms.per_universe, terms.per_bin, terms.total, expected, *sumw2], replace=replace)
-    return pytensor.function([*batched.values(), batched_scales], outputs, on_unused_input="ignore",
-                             mode="FAST_COMPILE")
+    outputs = vectorize_graph(one_draw, replace=replace)
+    mode = "FAST_RUN" if largest > POINTWISE_C_ELEMENTS else "FAST_COMPILE"
+    function = pytensor.function([*batched.values(), batched_scales], outputs, on_unused_input="ignore", mode=mode)
+    return function, int(np.clip(POINTWISE_ELEMENTS // largest, 1, POINTWISE_CHUNK))
 
 
 class _Pointwise(NamedTuple):
@@ -310,8 +328,8 @@ class _Pointwise(NamedTuple):
 
 
 def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: np.random.Generator) -> _Pointwise:
-    """Evaluate the likelihood (and draw predictive counts) at every posterior draw, in chunks of
-    :data:`POINTWISE_CHUNK` draws."""
+    """Evaluate the likelihood (and draw predictive counts) at every posterior draw, in chunks
+    (see :func:`_pointwise_function`)."""
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     n_bins, n_variations = model.predictor.n_out, model.predictor.n_variations
     names = [p.name for p in model.free_parameters]
@@ -320,14 +338,14 @@ def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: n
         scales = posterior[SCALES_NAME].values.reshape(n_samples, n_bins)
     else:
         scales = np.ones((n_samples, n_bins))
-    function = _pointwise_function(model)
+    function, chunk_size = _pointwise_function(model)
     weights = model.predictor.variation_weights
     result = _Pointwise(
         np.empty((n_samples, n_variations)), np.empty((n_samples, n_bins)), np.empty(n_samples),
         np.empty((n_samples, n_bins)) if predictive else None,
     )
-    for first in range(0, n_samples, POINTWISE_CHUNK):
-        chunk = slice(first, min(first + POINTWISE_CHUNK, n_samples))
+    for first in range(0, n_samples, chunk_size):
+        chunk = slice(first, min(first + chunk_size, n_samples))
         universe, bins, total, expected, *sumw2 = function(*(draws[n][chunk] for n in names), scales[chunk])
         sumw2 = sumw2[0] if sumw2 else np.zeros_like(expected)
         result.per_universe[chunk], result.per_bin[chunk], result.total[chunk] = universe, bins[:, 0], total
@@ -343,15 +361,15 @@ def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: n
 def expected_per_draw(model: BinnedModel, posterior: Any, universes: np.ndarray) -> np.ndarray:
     """Expected counts ``(S, n_bins)`` at every draw of ``posterior`` (an ArviZ posterior
     dataset holding every free variable of ``model``), of universe ``universes[s]`` at draw
-    ``s`` (``(S,)`` integers), in chunks of :data:`POINTWISE_CHUNK` draws."""
+    ``s`` (``(S,)`` integers), in chunks (see :func:`_pointwise_function`)."""
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     names = [p.name for p in model.free_parameters]
     draws = {name: posterior[name].values.reshape(n_samples, *_free_shape(model, name)) for name in names}
-    scales = np.ones((min(n_samples, POINTWISE_CHUNK), model.predictor.n_out))
-    function = _pointwise_function(model)
+    function, chunk_size = _pointwise_function(model)
+    scales = np.ones((min(n_samples, chunk_size), model.predictor.n_out))
     expected = np.empty((n_samples, model.predictor.n_out))
-    for first in range(0, n_samples, POINTWISE_CHUNK):
-        chunk = slice(first, min(first + POINTWISE_CHUNK, n_samples))
+    for first in range(0, n_samples, chunk_size):
+        chunk = slice(first, min(first + chunk_size, n_samples))
         size = chunk.stop - chunk.start
         per_universe = function(*(draws[n][chunk] for n in names), scales[:size])[3]
         expected[chunk] = per_universe[np.arange(size), universes[chunk]]
