@@ -295,7 +295,10 @@ def _pointwise_function(model: BinnedModel) -> tuple[pytensor.compile.Function, 
 
 
 def _build_pointwise_function(model: BinnedModel) -> tuple[pytensor.compile.Function, int]:
-    from pytensor.graph.basic import ancestors
+    try:
+        from pytensor.graph.traversal import ancestors
+    except ImportError:  # PyTensor before 2.35
+        from pytensor.graph.basic import ancestors
     from pytensor.tensor.variable import TensorConstant
 
     point = {p.name: pt.tensor(name=p.name, shape=p.shape, dtype="float64") for p in model.free_parameters}
