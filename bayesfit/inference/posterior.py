@@ -297,7 +297,7 @@ def _pointwise_function(model: BinnedModel) -> tuple[pytensor.compile.Function, 
 def _build_pointwise_function(model: BinnedModel) -> tuple[pytensor.compile.Function, int]:
     try:
         from pytensor.graph.traversal import ancestors
-    except ImportError:  # PyTensor before 2.35
+    except ImportError:  # older PyTensor
         from pytensor.graph.basic import ancestors
     from pytensor.tensor.variable import TensorConstant
 
