@@ -10,8 +10,8 @@ the innermost phase being run (exclusive times, which add up to the run's total)
 - ``build``: events, binning, predictor and model;
 - ``compile``: every PyTensor function bayesfit compiles (objective and gradient, predictor
   evaluations, per-draw post-processing; Hessians are differences of the compiled gradient);
-- ``sampler compile``: the sampler's compilation of the PyMC model (PyTensor's C functions for
-  nutpie, nutpie's numba function, or PyMC's ``logp_dlogp_function``);
+- ``sampler compile``: the sampler's compilation (PyTensor's C function of the MAP objective or
+  of the PyMC model for nutpie, nutpie's numba function, or PyMC's ``logp_dlogp_function``);
 - ``fit``, ``profile + tests + limit``, ``sample`` (NUTS, posterior predictive, credible limit):
   what these calls spend outside compilation;
 - ``plots + output``: the rest of the run (figures, summary, NetCDF).
@@ -120,6 +120,7 @@ def child(out: Path, overrides: Sequence[str]) -> None:
     clock.wrap(posterior, "_pointwise_function", "compile")
     clock.wrap(pymc.Model, "logp_dlogp_function", "sampler compile")
     clock.wrap(nutpie_pytensor, "pytensor_nutpie_model", "sampler compile")
+    clock.wrap(nutpie_pytensor, "objective_nutpie_model", "sampler compile")
     try:
         import nutpie
 

@@ -384,7 +384,7 @@ def markdown(rows: list[Row], info: dict[str, str], mode: str, seconds: float, d
             difference = "" if row.max_relative_difference is None else f"{row.max_relative_difference:.1e}"
             note = "; ".join([row.note] * bool(row.note) + [f"{key} {value:.4g}" for key, value in row.extra.items()])
             lines.append(f"| {row.size:,} | {row.ours} | {row.ours_seconds * 1e3:.3f} | {row.reference} | "
-                         f"{row.reference_seconds * 1e3:.3f} | {row.ratio:.3f} | {1 / row.ratio:.1f}x | "
+                         f"{row.reference_seconds * 1e3:.3f} | {row.ratio:.3f} | {_speedup(row.ratio)} | "
                          f"{difference} | {note} |")
         lines.append("")
     lines += numba_note(rows)
@@ -484,6 +484,11 @@ def main(arguments: Sequence[str] | None = None) -> list[Row]:
         {"mode": mode, "seconds": seconds, "case_seconds": durations, "skipped": skipped, "environment": info,
          "rows": records}, indent=1, default=float))
     return rows
+
+
+def _speedup(ratio: float) -> str:
+    """``1 / ratio`` as a speed-up; a phase that ours does not have (ratio 0) has none."""
+    return f"{1 / ratio:.1f}x" if ratio > 0 else "-"
 
 
 if __name__ == "__main__":
