@@ -1,7 +1,8 @@
 """Posterior sampling with NUTS, and what a physicist needs around it.
 
-:func:`sample_posterior` runs NUTS (PyMC's, or nutpie's for large models when it is installed,
-when it is installed, see :func:`resolve_sampler`; a mass matrix adaptation chosen by model size) and returns an :class:`arviz.InferenceData` with
+:func:`sample_posterior` runs NUTS (nutpie's when it is installed, else PyMC's, see
+:func:`resolve_sampler`; a mass matrix adaptation chosen by model size) and returns an
+:class:`arviz.InferenceData` with
 
 - ``posterior``: every free variable (natural units), deterministic throw parameters and, with
   marginalised universes, ``universe_probability`` (chain, draw, universes): the posterior
