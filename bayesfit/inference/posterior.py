@@ -28,7 +28,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -331,26 +331,34 @@ class _Pointwise(NamedTuple):
     counts: np.ndarray | None  # (S, n) predictive counts
 
 
+def _chunks(model: BinnedModel, posterior: Any, scales: np.ndarray) -> Iterator[tuple[slice, list[np.ndarray]]]:
+    """The draws of ``posterior`` (flattened over chain and draw) in chunks, each with the outputs
+    of :func:`_pointwise_function` there (``scales`` ``(S, n_bins)``: the sampled Barlow-Beeston
+    scales, or ones)."""
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    names = [p.name for p in model.free_parameters]
+    draws = {name: posterior[name].values.reshape(n_samples, *_free_shape(model, name)) for name in names}
+    function, chunk_size = _pointwise_function(model)
+    for first in range(0, n_samples, chunk_size):
+        chunk = slice(first, min(first + chunk_size, n_samples))
+        yield chunk, function(*(draws[n][chunk] for n in names), scales[chunk])
+
+
 def _evaluate_draws(model: BinnedModel, posterior: Any, predictive: bool, rng: np.random.Generator) -> _Pointwise:
     """Evaluate the likelihood (and draw predictive counts) at every posterior draw, in chunks
     (see :func:`_pointwise_function`)."""
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     n_bins, n_variations = model.predictor.n_out, model.predictor.n_variations
-    names = [p.name for p in model.free_parameters]
-    draws = {name: posterior[name].values.reshape(n_samples, *_free_shape(model, name)) for name in names}
     if SCALES_NAME in posterior:
         scales = posterior[SCALES_NAME].values.reshape(n_samples, n_bins)
     else:
         scales = np.ones((n_samples, n_bins))
-    function, chunk_size = _pointwise_function(model)
     weights = model.predictor.variation_weights
     result = _Pointwise(
         np.empty((n_samples, n_variations)), np.empty((n_samples, n_bins)), np.empty(n_samples),
         np.empty((n_samples, n_bins)) if predictive else None,
     )
-    for first in range(0, n_samples, chunk_size):
-        chunk = slice(first, min(first + chunk_size, n_samples))
-        universe, bins, total, expected, *sumw2 = function(*(draws[n][chunk] for n in names), scales[chunk])
+    for chunk, (universe, bins, total, expected, *sumw2) in _chunks(model, posterior, scales):
         sumw2 = sumw2[0] if sumw2 else np.zeros_like(expected)
         result.per_universe[chunk], result.per_bin[chunk], result.total[chunk] = universe, bins[:, 0], total
         if result.counts is not None:
@@ -367,16 +375,11 @@ def expected_per_draw(model: BinnedModel, posterior: Any, universes: np.ndarray)
     dataset holding every free variable of ``model``), of universe ``universes[s]`` at draw
     ``s`` (``(S,)`` integers), in chunks (see :func:`_pointwise_function`)."""
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
-    names = [p.name for p in model.free_parameters]
-    draws = {name: posterior[name].values.reshape(n_samples, *_free_shape(model, name)) for name in names}
-    function, chunk_size = _pointwise_function(model)
-    scales = np.ones((min(n_samples, chunk_size), model.predictor.n_out))
     expected = np.empty((n_samples, model.predictor.n_out))
-    for first in range(0, n_samples, chunk_size):
-        chunk = slice(first, min(first + chunk_size, n_samples))
-        size = chunk.stop - chunk.start
-        per_universe = function(*(draws[n][chunk] for n in names), scales[:size])[3]
-        expected[chunk] = per_universe[np.arange(size), universes[chunk]]
+    scales = np.ones((n_samples, model.predictor.n_out))
+    for chunk, outputs in _chunks(model, posterior, scales):
+        per_universe = outputs[3]
+        expected[chunk] = per_universe[np.arange(len(per_universe)), universes[chunk]]
     return expected
 
 
