@@ -7,7 +7,7 @@ backend, which come from the compile cache, through ``nutpie.compiled_pyfunc.fro
 
 * :func:`objective_nutpie_model`: the model's own ``-ln posterior`` in natural units, the MAP
   :class:`~bayesfit.inference.objective.Objective` (after the maximum-likelihood objective, its
-  compilation finds most of its modules in the cache: 5 new of 39 on HESE), sampled in
+  compilation finds most of its modules in the cache: 8 new of 42 on HESE), sampled in
   unconstrained coordinates ``y`` per entry: ``theta = lower + (upper - lower) sigmoid(y)``
   between two finite bounds, ``lower + exp(y)`` or ``upper - exp(y)`` with one, ``y`` with none,
   the log Jacobian added. Used where that is the posterior the ``pm.Model`` samples, with every
@@ -70,7 +70,6 @@ def objective_nutpie_model(objective: Objective, jitter: bool = True) -> Any:
     model's start values, with PyMC's U(-1, 1) jitter in ``y`` if ``jitter``."""
     import pytensor
     import pytensor.tensor as pt
-    from nutpie.compiled_pyfunc import from_pyfunc
     from pymc.pytensorf import compile as compile_with_checks
     from pytensor.graph.replace import graph_replace
 
@@ -89,30 +88,18 @@ def objective_nutpie_model(objective: Objective, jitter: bool = True) -> Any:
     start = transform.to_unconstrained(objective.pack(objective.model.start_point()))
     variables = list(objective.parameters)
 
-    def make_logp() -> Any:
-        def logp_function(point: np.ndarray) -> tuple[float, np.ndarray]:
-            density, gradient = logp_and_grad(point, data.main, data.aux)
-            return float(density), np.array(gradient, dtype=np.float64)
-
-        return logp_function
-
-    def make_expand(_seed1: int, _seed2: int, _chain: int) -> Any:
-        def expand_function(point: np.ndarray) -> dict[str, np.ndarray]:
-            values = objective.unpack(transform.to_natural(point))
-            return {p.name: values[p.name].astype(np.float64) for p in variables}
-
-        return expand_function
+    def expand(point: np.ndarray) -> list[np.ndarray]:
+        values = objective.unpack(transform.to_natural(point))
+        return [values[p.name] for p in variables]
 
     def initial_point(seed: int) -> np.ndarray:
         offset = np.random.default_rng(seed).uniform(-1.0, 1.0, start.size) if jitter else 0.0
         return start + offset
 
-    dims = {p.name: tuple(p.dims) for p in variables if p.dims}
-    coords = {dim: pd.Index(objective.model.coords[dim]) for dim in {d for ds in dims.values() for d in ds}}
-    return from_pyfunc(
-        objective.size, make_logp, make_expand, [np.dtype(np.float64)] * len(variables),
-        [p.shape for p in variables], [p.name for p in variables], coords=coords, dims=dims,
-        make_initial_point_fn=initial_point,
+    return _pyfunc_model(
+        objective.size, lambda point: logp_and_grad(point, data.main, data.aux), expand, initial_point,
+        [p.name for p in variables], [p.shape for p in variables],
+        {p.name: tuple(p.dims) for p in variables if p.dims}, objective.model.coords,
     )
 
 
@@ -168,7 +155,6 @@ def pytensor_nutpie_model(pymc_model: Any, jitter_rvs: set[Any]) -> Any:
     unconstrained coordinates (the others start at their initial values, e.g. prior draws).
     """
     import pytensor
-    from nutpie.compiled_pyfunc import from_pyfunc
     from pymc.initial_point import make_initial_point_fn
     from pymc.pytensorf import compile as compile_with_checks
     from pymc.pytensorf import join_nonshared_inputs
@@ -192,27 +178,35 @@ def pytensor_nutpie_model(pymc_model: Any, jitter_rvs: set[Any]) -> Any:
 
     start = flat_initial_point(0)
     shapes = [np.shape(value) for value in expand(start)]
+    dims = {name: tuple(pymc_model.named_vars_to_dims[name]) for name in names if name in pymc_model.named_vars_to_dims}
+    return _pyfunc_model(start.size, logp_and_grad, expand, flat_initial_point, names, shapes, dims, pymc_model.coords)
+
+
+def _pyfunc_model(size: int, logp_and_grad: Any, expand: Any, initial_point: Any, names: list[str],
+                  shapes: list[tuple[int, ...]], dims: Mapping[str, tuple[str, ...]], coords: Mapping[str, Any]) -> Any:
+    """nutpie's model of compiled functions: ``logp_and_grad(y) -> (logp, gradient)`` and
+    ``expand(y) -> [value of each of names]`` at unconstrained points ``y`` of ``size`` entries,
+    ``initial_point(seed) -> y``; the traced variables ``names`` with ``shapes``, ``dims`` of some of them, and
+    ``coords`` holding every dimension they use."""
+    from nutpie.compiled_pyfunc import from_pyfunc
 
     def make_logp() -> Any:
-        def logp_function(x: np.ndarray) -> tuple[float, np.ndarray]:
-            value, gradient = logp_and_grad(x)
+        def logp_function(point: np.ndarray) -> tuple[float, np.ndarray]:
+            value, gradient = logp_and_grad(point)
             return float(value), np.array(gradient, dtype=np.float64)
 
         return logp_function
 
     def make_expand(_seed1: int, _seed2: int, _chain: int) -> Any:
-        def expand_function(x: np.ndarray) -> dict[str, np.ndarray]:
+        def expand_function(point: np.ndarray) -> dict[str, np.ndarray]:
             return {name: np.array(value, dtype=np.float64).reshape(shape)
-                    for name, value, shape in zip(names, expand(x), shapes)}
+                    for name, value, shape in zip(names, expand(point), shapes)}
 
         return expand_function
 
-    dims = {name: tuple(pymc_model.named_vars_to_dims[name]) for name in names if name in pymc_model.named_vars_to_dims}
-    coords = {dim: pd.Index(pymc_model.coords[dim]) for dim in {d for ds in dims.values() for d in ds}}
-    return from_pyfunc(
-        start.size, make_logp, make_expand, [np.dtype(np.float64)] * len(names), shapes, names,
-        coords=coords, dims=dims, make_initial_point_fn=flat_initial_point,
-    )
+    used = {dim: pd.Index(coords[dim]) for dim in {d for ds in dims.values() for d in ds}}
+    return from_pyfunc(size, make_logp, make_expand, [np.dtype(np.float64)] * len(names), shapes, names,
+                       coords=used, dims=dict(dims), make_initial_point_fn=initial_point)
 
 
 def chain_seeds(seed: int | None, chains: int) -> list[int]:
