@@ -409,15 +409,15 @@ def _hypothesis_start(objective: Objective, start: Mapping[str, Any], hypothesis
     toy converged in 200 iterations), as the other entries must first follow the moved ones."""
     fixed = objective.entry_indices(hypothesis, "hypothesis")
     lower, upper = _fit_bounds(objective, {})
-    if np.array_equal(_start_vector(objective, start, fixed, lower, upper), _start_vector(objective, start, {}, lower,
-                                                                                          upper)):
+    free_start = _start_vector(objective, start, {}, lower, upper)
+    if np.array_equal(_start_vector(objective, start, fixed, lower, upper), free_start):
         return start
     batched = batched_objective(objective)
-    key = (_start_vector(objective, start, {}, lower, upper).tobytes(), repr(sorted(fixed.items())))
+    key = (free_start.tobytes(), repr(sorted(fixed.items())))
     if key not in batched.hypothesis_starts:
         from bayesfit.inference.toys import asimov_data  # toys imports this module
 
-        expected = asimov_data(objective, objective.unpack(_start_vector(objective, start, {}, lower, upper)))
+        expected = asimov_data(objective, objective.unpack(free_start))
         batched.hypothesis_starts[key] = fit(objective, observed=expected, fixed=dict(hypothesis), starts=[start],
                                              n_random_starts=0, errors=False).values
     return batched.hypothesis_starts[key]
