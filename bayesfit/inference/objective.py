@@ -27,7 +27,6 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from bayesfit.backend import configure_blas
 from bayesfit.errors import ModelError
 from bayesfit.model import BinnedModel, ModelParameter, ObservedData
 
@@ -110,9 +109,7 @@ class Objective:
 
     def _compile(self, outputs: Any) -> pytensor.compile.Function:
         """A function of ``(x, main, aux)`` that trusts its inputs (float64 vectors of the right
-        lengths, checked by the public methods): that saves a few microseconds per call. BLAS is
-        configured first (see :mod:`bayesfit.backend`)."""
-        configure_blas()
+        lengths, checked by the public methods): that saves a few microseconds per call."""
         inputs = [self._x, self._main, self._aux]
         if self.kind == "map":
             # PyMC's compile turns failed parameter checks of prior densities into -inf

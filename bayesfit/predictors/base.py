@@ -261,8 +261,9 @@ class Predictor(ABC):
         Evaluations are one-off (model checks, toy generation, figures): the function runs the
         ops' numpy implementations (PyTensor's ``FAST_COMPILE`` mode), which costs milliseconds
         to build, where a C compilation took seconds per predictor with an empty compile cache.
-        BLAS is configured here, before the first C compilation of the process (see
-        :mod:`bayesfit.backend`).
+        BLAS is configured here (see :mod:`bayesfit.backend`): every model's construction evaluates
+        its predictor, so the C compilations that follow (objectives, samplers, post-processing)
+        find it linked.
         """
         cache = self.__dict__.setdefault("_compiled_functions", {})
         if method not in cache:
