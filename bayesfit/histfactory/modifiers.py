@@ -8,10 +8,9 @@ sample names (a sample missing from a channel has zero rate there). The expected
            \\prod_{n} f_{ns}(\\alpha_n) \\prod_{k} \\theta_{k(s,b)}
 
 with histosys shifts ``Delta`` (code 0 or 4p), normsys factors ``f`` (code 1 or 4) and direct
-factors ``theta`` (normfactor, shapefactor, lumi, staterror, shapesys). Each family is one gather
-from the flat parameter vector through index arrays built once, from the workspace, here: histosys
-shifts and normsys log-factors are scattered onto their bins by one indexed increment each, direct
-factors (which may be zero) are multiplied in a few layers of non-overlapping modifiers.
+factors ``theta`` (normfactor, shapefactor, lumi, staterror, shapesys). The layout keeps, per
+family, index arrays built once from the workspace (which parameter acts on which sample and bin;
+direct factors, which may be zero, in a few layers of non-overlapping modifiers).
 
 The graph has no scatter (indexed increment) and no gather with repeated indices: their gradients
 are scatter-adds, which PyTensor runs in C for vectors only, so a graph vectorised over toys
