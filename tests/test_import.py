@@ -105,3 +105,24 @@ def test_first_compilation_configures_blas_unless_the_user_set_flags(user_flags)
         assert "set by the user" in after_fit["reason"]
     elif after_fit["configured"]:
         assert after_fit["ldflags"].startswith("-L") and "-Ddgemv_=scipy_dgemv_" in after_fit["ldflags"]
+
+
+COMPILER_FLAGS_AT_BUILD = """
+import json
+import pytensor
+from bayesfit.model import BinnedModel
+from bayesfit.predictors import TemplatePredictor
+
+BinnedModel(TemplatePredictor([[5.0, 3.0], [1.0, 2.0]]), [6, 4])  # bayesfit's first compilation
+flags_at_build = pytensor.config.gcc__cxxflags
+import pymc  # noqa: F401  (the posterior's functions import it, if nothing did before)
+print(json.dumps([flags_at_build, pytensor.config.gcc__cxxflags]))
+"""
+
+
+def test_compilations_use_the_compiler_flags_pymc_sets():
+    """bayesfit's compilations (from a model's construction on) run under the compiler flags PyMC
+    adds at its import: C modules are cached under their flags, and a fit compiled before PyMC's
+    import had every module compiled again for the posterior's functions."""
+    at_build, after_pymc = json.loads(_python(COMPILER_FLAGS_AT_BUILD).stdout.strip().splitlines()[-1])
+    assert at_build == after_pymc
