@@ -28,18 +28,28 @@ COUNTS = np.array([2.0, 3.0, 6.0, 1.0, 0.0])
 SETTINGS = dict(draws=300, tune=300, target_accept=0.9)
 
 
+PRIORS = {"log": {"Gamma": {"alpha": 2.0, "beta": 1.0}}, "interval": {"Uniform": {"lower": 0.0, "upper": 4.0}}}
+
+
+def two_templates(prior):
+    """Two templates, both norms with ``prior``."""
+    templates = np.stack([TEMPLATE, TEMPLATE[::-1] + 0.5])[None]  # (1, 2, 5)
+    return BinnedModel(TemplateSum(templates), COUNTS, priors={"norm": prior})
+
+
 @pytest.fixture(scope="module")
 def model():
-    """Two templates, a Gamma and a HalfNormal prior: log and no transforms."""
-    templates = np.stack([TEMPLATE, TEMPLATE[::-1] + 0.5])[None]  # (1, 2, 5)
-    return BinnedModel(TemplateSum(templates), COUNTS, priors={"norm": {"Gamma": {"alpha": 2.0, "beta": 1.0}}})
+    """Two templates with Gamma priors: a log transform."""
+    return two_templates(PRIORS["log"])
 
 
+@pytest.mark.parametrize("transform", ["log", "interval"])
 @pytest.mark.parametrize("source", ["pm.Model", "objective"])
-def test_density_and_gradient_are_pymcs(model, source):
+def test_density_and_gradient_are_pymcs(source, transform):
     """logp and gradient at random unconstrained points against PyMC's own compiled logp (the
-    objective's log map is PyMC's log transform of a Gamma prior) and a finite difference of it;
-    the traced values are the natural-unit norms."""
+    objective's maps are PyMC's log transform of a Gamma prior and its interval transform of a
+    Uniform one) and a finite difference of it; the traced values are the natural-unit norms."""
+    model = two_templates(PRIORS[transform])
     pymc_model = model.pymc_model
     if source == "objective":
         assert samples_natural_entries(model)
@@ -58,7 +68,8 @@ def test_density_and_gradient_are_pymcs(model, source):
         numeric = [(float(pymc_logp({value_var.name: y + h})) - float(pymc_logp({value_var.name: y - h}))) / 2e-6
                    for h in np.eye(2) * 1e-6]
         np.testing.assert_allclose(gradient, numeric, rtol=1e-6)
-        np.testing.assert_allclose(expand(y)["norm"], np.exp(y), rtol=1e-12)
+        natural = np.exp(y) if transform == "log" else 4.0 / (1.0 + np.exp(-y))
+        np.testing.assert_allclose(expand(y)["norm"], natural, rtol=1e-12)
 
 
 def test_chains_do_not_depend_on_the_number_of_processes(model):

@@ -3,10 +3,12 @@
 :class:`Objective` compiles ``-ln L`` (``kind="ml"``: main bins, constraint terms of the
 auxiliary data, the user's terms) or ``-ln posterior`` (``kind="map"``: main bins, the user's
 terms, every prior) from the model's own log-density builder
-(:meth:`~bayesfit.model.BinnedModel.log_density`), with its gradient, once. The free entries of
-the model's variables are packed into one vector ``x`` in natural units; the main counts and the
-auxiliary data are inputs too, so profile scans (entries held fixed), toys and Asimov data reuse
-the same compiled function. Hessians are central differences of that exact gradient (two calls
+(:meth:`~bayesfit.model.BinnedModel.log_density`), with its gradient, once: without
+hyperparameters both kinds are outputs of one compiled function per model, which serves the
+fits, profiles and tests and nutpie's NUTS (:mod:`~bayesfit.inference.nutpie_pytensor`). The
+free entries of the model's variables are packed into one vector ``x`` in natural units; the
+main counts and the auxiliary data are inputs too, so profile scans (entries held fixed), toys
+and Asimov data reuse the same compiled function. Hessians are central differences of that exact gradient (two calls
 per column, one-sided at a bound): nothing more to compile, where a compiled Hessian-vector
 product cost twice the objective's compilation with an empty cache, for a Hessian accurate to
 ~1e-9 relative (:meth:`Objective.hessian`).
@@ -33,6 +35,10 @@ from bayesfit.model import BinnedModel, ModelParameter, ObservedData
 __all__ = ["CENTRAL_STEP", "EXPECTED_FLOOR", "FIT_KINDS", "ONE_SIDED_STEP", "Objective", "objective_for"]
 
 FIT_KINDS = ("ml", "map")
+
+#: Key in ``BinnedModel.cache`` of the compiled function of both kinds (see
+#: :attr:`Objective._value_and_grad`).
+DENSITY_FUNCTION = "density_function"
 
 logger = logging.getLogger(__name__)
 
@@ -98,27 +104,34 @@ class Objective:
         self._scale: np.ndarray | None = None
 
     @cached_property
-    def _value_and_grad(self) -> pytensor.compile.Function:
-        """``(x, main, aux) -> (value, gradient)``, compiled at the first evaluation (NUTS on the
-        MAP objective compiles its own function of the graph, see
-        :mod:`~bayesfit.inference.nutpie_pytensor`)."""
-        start = time.perf_counter()
-        function = self._compile([self._value, pytensor.grad(self._value, self._x)])
-        logger.debug("compiled the %s objective of %d entries in %.1f s", self.kind, self.size, time.perf_counter() - start)
-        return function
+    def _value_and_grad(self) -> Any:
+        """``(x, main, aux) -> (value, gradient)``, compiled at the first evaluation.
+
+        Without hyperparameters the ML and MAP objectives have the same entries, and both are
+        outputs of one function of the model (:data:`DENSITY_FUNCTION`), compiled once for the
+        fits, profiles and tests and for NUTS: a second function cost a second graph rewriting
+        (about 1 s) and its C modules (9 more of 44 on HESE, 6 s with an empty cache).
+        """
+        if self.model.hyperparameters:
+            return self._compile([self._value, pytensor.grad(self._value, self._x)])
+        if DENSITY_FUNCTION not in self.model.cache:
+            ml_value = -self._terms.log_likelihood()
+            map_value = -self._terms.log_posterior()
+            self.model.cache[DENSITY_FUNCTION] = self._compile(
+                [ml_value, pytensor.grad(ml_value, self._x), map_value, pytensor.grad(map_value, self._x)]
+            )
+        return _Outputs(self.model.cache[DENSITY_FUNCTION], FIT_KINDS.index(self.kind))
 
     def _compile(self, outputs: Any) -> pytensor.compile.Function:
         """A function of ``(x, main, aux)`` that trusts its inputs (float64 vectors of the right
-        lengths, checked by the public methods): that saves a few microseconds per call."""
-        inputs = [self._x, self._main, self._aux]
-        if self.kind == "map":
-            # PyMC's compile turns failed parameter checks of prior densities into -inf
-            from pymc.pytensorf import compile as compile_with_checks
+        lengths, checked by the public methods): that saves a few microseconds per call. PyMC's
+        compilation turns failed parameter checks of prior densities into ``-inf``."""
+        from pymc.pytensorf import compile as compile_with_checks
 
-            function = compile_with_checks(inputs, outputs, on_unused_input="ignore")
-        else:
-            function = pytensor.function(inputs, outputs, on_unused_input="ignore")
+        start = time.perf_counter()
+        function = compile_with_checks([self._x, self._main, self._aux], outputs, on_unused_input="ignore")
         function.trust_input = True
+        logger.debug("compiled the objective of %d entries in %.1f s", self.size, time.perf_counter() - start)
         return function
 
     def _point(self) -> dict[str, pt.TensorVariable]:
@@ -143,11 +156,11 @@ class Objective:
     def _graph(self) -> pt.TensorVariable:
         #: the variables' tensors, kept so that :mod:`~bayesfit.inference.batched` can replace them
         self._tensors = self._point()
-        terms = self.model.log_density(
-            self._tensors, self._main, self._aux, prior=self.kind == "map", profile_scales=True,
-            expected_floor=EXPECTED_FLOOR,
+        #: both readings of the density (see :attr:`_value_and_grad`)
+        self._terms = self.model.log_density(
+            self._tensors, self._main, self._aux, prior=True, profile_scales=True, expected_floor=EXPECTED_FLOOR,
         )
-        return -(terms.log_posterior() if self.kind == "map" else terms.log_likelihood())
+        return -(self._terms.log_posterior() if self.kind == "map" else self._terms.log_likelihood())
 
     # ------------------------------------------------------------------ packing
     def labels(self) -> list[str]:
@@ -298,6 +311,18 @@ class Objective:
             scale = np.sqrt(np.where(usable, diagonal, 1.0))
             units = 1.0 / scale
         return scale
+
+
+class _Outputs:
+    """``(x, main, aux) -> (value, gradient)`` of one kind from the model's function of both
+    kinds' values and gradients (``[ml, ml gradient, map, map gradient]``)."""
+
+    def __init__(self, function: pytensor.compile.Function, kind_index: int) -> None:
+        self.function = function
+        self.first = 2 * kind_index
+
+    def __call__(self, x: np.ndarray, main: np.ndarray, aux: np.ndarray) -> list[np.ndarray]:
+        return self.function(x, main, aux)[self.first:self.first + 2]
 
 
 def check_entry_value(label: str, value: float, lower: float, upper: float, what: str) -> float:
