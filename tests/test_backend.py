@@ -62,3 +62,20 @@ def test_an_unusable_openblas_is_a_warning_and_changes_nothing(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment)
     assert result.returncode == 0, result.stderr
     assert "BLAS: SciPy's OpenBLAS not usable: no library here; PyTensor searches" in result.stderr
+
+
+def test_numpy_mode_sums_and_products_in_pairs():
+    """A sum and a product of three terms run as numpy ufuncs of two operands (PyTensor evaluates
+    wider elementwise ops one element at a time in Python), with the same values."""
+    from pytensor.tensor.elemwise import Elemwise
+
+    from bayesfit.backend import numpy_mode
+
+    a, b, c = (pt.vector(name) for name in "abc")
+    function = pytensor.function([a, b, c], [pt.add(a, b, c), pt.mul(a, b, c)], mode=numpy_mode())
+    widths = [len(node.inputs) for node in function.maker.fgraph.apply_nodes if isinstance(node.op, Elemwise)]
+    assert widths and max(widths) == 2
+    values = [np.arange(4.0), np.full(4, 2.0), np.linspace(-1, 1, 4)]
+    total, product = function(*values)
+    np.testing.assert_array_equal(total, values[0] + values[1] + values[2])
+    np.testing.assert_array_equal(product, values[0] * values[1] * values[2])

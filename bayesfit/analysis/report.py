@@ -45,7 +45,10 @@ def posterior_summary(idata: Any, var_names: Sequence[str]) -> dict[str, dict[st
     """The ``posterior`` section: ArviZ summary statistics per parameter entry."""
     import arviz as az
 
-    table = az.summary(idata, var_names=list(var_names), hdi_prob=0.94, round_to="none")
+    from bayesfit.inference.posterior import arviz_in_numpy
+
+    with arviz_in_numpy():
+        table = az.summary(idata, var_names=list(var_names), hdi_prob=0.94, round_to="none")
     return {
         str(label): {column: float(table.loc[label, column]) for column in POSTERIOR_COLUMNS}
         for label in table.index

@@ -23,6 +23,7 @@ Divergences, large r-hat and small effective sample sizes are reported as
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -36,15 +37,15 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
+from bayesfit.backend import numpy_mode
 from bayesfit.errors import InferenceError, ModelError, SamplingInterrupted
 from bayesfit.likelihood import draw_universes, universe_probabilities
 from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 from bayesfit.model.pymc_model import constraint_group_names
 
 __all__ = [
-    "NUTPIE_C_MAX_SIZE", "SAMPLERS", "SamplingWarning", "diagnose", "expected_per_draw", "resolve_sampler",
-    "sample_posterior",
-    "sample_prior", "universe_posterior",
+    "NUTPIE_C_MAX_SIZE", "SAMPLERS", "SamplingWarning", "arviz_in_numpy", "diagnose", "expected_per_draw",
+    "resolve_sampler", "sample_posterior", "sample_prior", "universe_posterior",
 ]
 
 SAMPLERS = ("auto", "pymc", "nutpie")
@@ -209,7 +210,7 @@ def sample_prior(model: BinnedModel, *, draws: int = 2000, seed: int | None = 0)
         warnings.filterwarnings("ignore", "The effect of Potentials on other parameters is ignored")
         # one call: the ops' numpy implementations, no C compilation (seconds with an empty cache)
         return pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed,
-                                          compile_kwargs={"mode": "FAST_COMPILE"})
+                                          compile_kwargs={"mode": numpy_mode()})
 
 
 def _check_complete(idata: Any, chains: int, draws: int) -> None:
@@ -223,8 +224,29 @@ def _check_complete(idata: Any, chains: int, draws: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def arviz_in_numpy() -> Iterator[None]:
+    """ArviZ's statistics (r-hat, ESS, summaries) computed in numpy inside the block: with numba
+    installed ArviZ compiles a numba kernel at each process's first r-hat (0.2-0.4 s), for
+    arrays of a few thousand draws that numpy handles in microseconds. The setting is restored
+    on leaving."""
+    import arviz as az
+
+    enabled = az.Numba.numba_flag
+    az.Numba.numba_flag = False
+    try:
+        yield
+    finally:
+        az.Numba.numba_flag = enabled
+
+
 def diagnose(idata: Any, var_names: Sequence[str], max_rhat: float = 1.01, min_ess: float = 400) -> list[str]:
     """Plain-word problems of a NUTS run: divergences, r-hat above ``max_rhat``, bulk/tail ESS below ``min_ess``."""
+    with arviz_in_numpy():
+        return _problems(idata, var_names, max_rhat, min_ess)
+
+
+def _problems(idata: Any, var_names: Sequence[str], max_rhat: float, min_ess: float) -> list[str]:
     import arviz as az
 
     messages = []
@@ -317,7 +339,7 @@ def _build_pointwise_function(model: BinnedModel) -> tuple[pytensor.compile.Func
     batched_scales = pt.matrix(SCALES_NAME, dtype="float64")
     replace = {point[name]: batched[name] for name in point} | {scales: batched_scales}
     outputs = vectorize_graph(one_draw, replace=replace)
-    mode = "FAST_RUN" if largest > POINTWISE_C_ELEMENTS else "FAST_COMPILE"
+    mode = "FAST_RUN" if largest > POINTWISE_C_ELEMENTS else numpy_mode()
     function = pytensor.function([*batched.values(), batched_scales], outputs, on_unused_input="ignore", mode=mode)
     return function, int(np.clip(POINTWISE_ELEMENTS // largest, 1, POINTWISE_CHUNK))
 

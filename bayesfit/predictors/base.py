@@ -21,7 +21,7 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import vectorize_graph
 
-from bayesfit.backend import configure_blas
+from bayesfit.backend import configure_blas, numpy_mode
 from bayesfit.errors import PredictorError
 
 __all__ = ["Parameter", "Predictor", "TensorLike", "check_coefficients", "check_constant"]
@@ -273,7 +273,7 @@ class Predictor(ABC):
             if output is None:
                 raise PredictorError(f"{self.name}: provides no {method.removeprefix('expected_')}")
             cache[method] = pytensor.function(
-                [inputs[name] for name in self.parameter_names], output, on_unused_input="ignore", mode="FAST_COMPILE"
+                [inputs[name] for name in self.parameter_names], output, on_unused_input="ignore", mode=numpy_mode()
             )
         return cache[method]
 
