@@ -32,13 +32,21 @@ import pytensor.tensor as pt
 from bayesfit.errors import ModelError
 from bayesfit.model import BinnedModel, ModelParameter, ObservedData
 
-__all__ = ["CENTRAL_STEP", "EXPECTED_FLOOR", "FIT_KINDS", "ONE_SIDED_STEP", "Objective", "objective_for"]
+__all__ = ["CENTRAL_STEP", "EXPECTED_FLOOR", "FIT_KINDS", "ONE_SIDED_STEP", "SHARED_FUNCTION_MAX_SIZE", "Objective",
+           "objective_for"]
 
 FIT_KINDS = ("ml", "map")
 
 #: Key in ``BinnedModel.cache`` of the compiled function of both kinds (see
 #: :attr:`Objective._value_and_grad`).
 DENSITY_FUNCTION = "density_function"
+
+#: Models of at most this many free entries have one compiled function for both kinds, which
+#: nutpie's NUTS uses too (:data:`~bayesfit.inference.posterior.NUTPIE_C_MAX_SIZE` is this value;
+#: larger models sample on nutpie's numba translation of the ``pm.Model``). Above, each kind has
+#: its own, so that fits do not pay for the prior's terms: on the ATLAS workspace (131 entries)
+#: they doubled the cost of an evaluation, 0.30 to 0.45-0.59 ms.
+SHARED_FUNCTION_MAX_SIZE = 20
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +105,8 @@ class Objective:
         self.lower = np.concatenate([p.lower.ravel()[p.free_index] for p in self.parameters] or [np.zeros(0)])
         self.upper = np.concatenate([p.upper.ravel()[p.free_index] for p in self.parameters] or [np.zeros(0)])
         self._labels = [p.labels[i] for p in self.parameters for i in p.free_index]
+        #: whether both kinds are outputs of one function (see :attr:`_value_and_grad`)
+        self._shared = not model.hyperparameters and self.size <= SHARED_FUNCTION_MAX_SIZE
         self._x = pt.vector("x", dtype="float64")
         self._main = pt.vector("main", dtype="float64")
         self._aux = pt.vector("aux", dtype="float64")
@@ -107,19 +117,25 @@ class Objective:
     def _value_and_grad(self) -> Any:
         """``(x, main, aux) -> (value, gradient)``, compiled at the first evaluation.
 
-        Without hyperparameters the ML and MAP objectives have the same entries, and both are
-        outputs of one function of the model (:data:`DENSITY_FUNCTION`), compiled once for the
-        fits, profiles and tests and for NUTS: a second function cost a second graph rewriting
-        (about 1 s) and its C modules (9 more of 44 on HESE, 6 s with an empty cache).
+        Without hyperparameters the ML and MAP objectives have the same entries, and for models
+        of at most :data:`SHARED_FUNCTION_MAX_SIZE` entries both are outputs of one function of
+        the model (:data:`DENSITY_FUNCTION`), compiled once for the fits, profiles and tests and
+        for NUTS: a second function cost a second graph rewriting (about 1 s) and its C modules
+        (9 more of 44 on HESE, 6 s with an empty cache).
         """
-        if self.model.hyperparameters:
+        if not self._shared:
             return self._compile([self._value, pytensor.grad(self._value, self._x)])
         if DENSITY_FUNCTION not in self.model.cache:
-            ml_value = -self._terms.log_likelihood()
-            map_value = -self._terms.log_posterior()
-            self.model.cache[DENSITY_FUNCTION] = self._compile(
-                [ml_value, pytensor.grad(ml_value, self._x), map_value, pytensor.grad(map_value, self._x)]
+            # one backward pass through the main bins for both gradients
+            terms = self._terms
+            shared, auxiliary, prior = -(terms.likelihood.total + terms.extra_total), -terms.auxiliary, -terms.prior
+            shared_gradient, auxiliary_gradient, prior_gradient = (
+                pytensor.grad(term, self._x, disconnected_inputs="ignore", return_disconnected="zero")
+                for term in (shared, auxiliary, prior)
             )
+            self.model.cache[DENSITY_FUNCTION] = self._compile([
+                shared + auxiliary, shared_gradient + auxiliary_gradient, shared + prior, shared_gradient + prior_gradient,
+            ])
         return _Outputs(self.model.cache[DENSITY_FUNCTION], FIT_KINDS.index(self.kind))
 
     def _compile(self, outputs: Any) -> pytensor.compile.Function:
@@ -156,9 +172,9 @@ class Objective:
     def _graph(self) -> pt.TensorVariable:
         #: the variables' tensors, kept so that :mod:`~bayesfit.inference.batched` can replace them
         self._tensors = self._point()
-        #: both readings of the density (see :attr:`_value_and_grad`)
         self._terms = self.model.log_density(
-            self._tensors, self._main, self._aux, prior=True, profile_scales=True, expected_floor=EXPECTED_FLOOR,
+            self._tensors, self._main, self._aux, prior=self.kind == "map" or self._shared, profile_scales=True,
+            expected_floor=EXPECTED_FLOOR,
         )
         return -(self._terms.log_posterior() if self.kind == "map" else self._terms.log_likelihood())
 

@@ -39,6 +39,7 @@ from pytensor.graph.replace import vectorize_graph
 
 from bayesfit.backend import numpy_mode
 from bayesfit.errors import InferenceError, ModelError, SamplingInterrupted
+from bayesfit.inference.objective import SHARED_FUNCTION_MAX_SIZE
 from bayesfit.likelihood import draw_universes, universe_probabilities
 from bayesfit.model import OBSERVED_NAME, SCALES_NAME, BinnedModel
 from bayesfit.model.pymc_model import constraint_group_names
@@ -57,8 +58,10 @@ SAMPLERS = ("auto", "pymc", "nutpie")
 #: Measured on 2 cores, warm cache, 4 chains (benchmarks/RESULTS.md, cases sampler_by_size and
 #: run_hese): HESE (4 entries), 1000 + 1000 draws per chain: 2.3 s with the C functions against
 #: 7 s numba compilation + 0.8 s sampling and 5.6 s for PyMC's NUTS (sampler compile
-#: included); the ATLAS workspace (131) 39 s with numba against 388 s for PyMC.
-NUTPIE_C_MAX_SIZE = 20
+#: included); the ATLAS workspace (131) 39 s with numba against 388 s for PyMC. Up to this size
+#: the fits' compiled function serves NUTS as well (see
+#: :data:`~bayesfit.inference.objective.SHARED_FUNCTION_MAX_SIZE`).
+NUTPIE_C_MAX_SIZE = SHARED_FUNCTION_MAX_SIZE
 
 #: Models with at most this many free scalars get a dense (or low-rank) mass matrix.
 DENSE_MASS_MATRIX_MAX_SIZE = 20
