@@ -120,3 +120,21 @@ def test_show_refuses_a_summary_that_does_not_follow_the_schema(tmp_path, capsys
         validate_summary({**valid, "timing": {"total": "slow"}})
     with pytest.raises(BayesfitError, match="at fit.converged"):
         validate_summary({**valid, "fit": {**valid["fit"], "converged": "yes"}})
+
+
+def test_console_command_runs_exit_handlers_and_keeps_the_exit_code():
+    """The console command ends the process without the interpreter's teardown, after its
+    output and the exit handlers; its exit code is main's (2 for a bad analysis file)."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+        "sys.argv = ['bayesfit', 'run', sys.argv[1]]\n"
+        "from bayesfit.cli import console_main\n"
+        "print('before', flush=False)\n"
+        "console_main()\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code, "no-such-file.yaml"], capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 2
+    assert completed.stdout.splitlines() == ["before", "exit handler ran"]
+    assert "no-such-file.yaml" in completed.stderr
