@@ -207,3 +207,38 @@ def test_entry_labels_work_wherever_an_entry_is_named():
         BinnedModel(labelled, counts, fixed={"signl": 0.0})
     with pytest.raises(ModelError, match="'weights\\[noise\\]' is fixed in the model"):
         fit(by_label, fixed={"noise": 2.0})
+
+
+class FourShapes(Predictor):
+    """expected = a T0 + b T1 + c T2 + d . (T3, T4): three scalar scales and a vector of two."""
+
+    def __init__(self):
+        self.name = "shapes"
+        self.templates = np.abs(np.sin(np.arange(20.0))).reshape(5, 4) + 0.1
+        self.n_out, self.variation_weights = 4, np.ones(1)
+        self.parameters = tuple(Parameter(name, lower=0.0, default=1.0) for name in "abc") + (
+            Parameter("d", (2,), lower=0.0, default=1.0),)
+
+    def expected(self, params):
+        scales = pt.concatenate([pt.stack([params[name] for name in "abc"]), params["d"]])
+        return pt.dot(scales, self.templates)[None, :]
+
+
+def test_priors_of_one_family_across_variables_are_one_term_with_each_entrys_arguments():
+    """Normal priors of a, b and both entries of d (each its own mu and sigma, all truncated at 0)
+    are one vectorised term; its value is the sum of scipy's truncated normals per entry, in
+    entry order, plus the HalfNormal of c."""
+    import pytensor
+
+    priors = {"a": {"Normal": {"mu": 1.0, "sigma": 0.5}}, "b": {"Normal": {"mu": 2.0, "sigma": 1.0}},
+              "c": {"HalfNormal": {"sigma": 3.0}}, "d": {"Normal": {"mu": [0.5, 3.0], "sigma": [0.3, 2.0]}}}
+    model = BinnedModel(FourShapes(), COUNTS, priors=priors)
+    symbols = {v.name: pt.tensor(name=v.name, shape=v.shape, dtype="float64") for v in model.variables}
+    prior = pytensor.function(list(symbols.values()), model.log_prior(symbols))
+    point = {"a": 0.8, "b": 1.5, "c": 2.0, "d": np.array([0.7, 2.5])}
+    mus, sigmas = np.array([1.0, 2.0, 0.5, 3.0]), np.array([0.5, 1.0, 0.3, 2.0])
+    entries = np.array([point["a"], point["b"], *point["d"]])
+    reference = stats.truncnorm.logpdf(entries, -mus / sigmas, np.inf, loc=mus, scale=sigmas).sum()
+    reference += stats.halfnorm(scale=3.0).logpdf(point["c"])
+    value = float(prior(*(np.asarray(point[v.name], dtype=float) for v in model.variables)))
+    assert value == pytest.approx(reference, abs=5e-8)  # PyMC's normal log-cdf: 1e-8 here

@@ -45,7 +45,7 @@ from bayesfit.likelihood import (
 from bayesfit.likelihood.constraints import Constraint, GaussianConstraint, PoissonConstraint, ThrowConstraint
 from bayesfit.model.pymc_model import OBSERVED_NAME, SCALES_NAME, build_pymc_model
 from bayesfit.model.building import build_parameters, hyperparameter, make_index, parameter_dims, random_near
-from bayesfit.model.variables import ModelParameter, group_priors
+from bayesfit.model.variables import ModelParameter, PriorGroup, group_priors, joined_prior, prior_family
 from bayesfit.predictors.base import Predictor
 from bayesfit.priors import as_prior
 
@@ -564,20 +564,32 @@ class BinnedModel:
 
     def log_prior(self, point: Mapping[str, Any]) -> pt.TensorVariable:
         """Log prior density of every free entry in natural units (the Bayesian reading,
-        normalised on the bounds; flat priors contribute 0)."""
+        normalised on the bounds; flat priors contribute 0).
+
+        Entries of every variable whose priors are one family are one vectorised term (see
+        :func:`~bayesfit.model.variables.prior_family`): the ATLAS workspace's 96 truncated
+        normal priors were 96 terms, 482 operations, as costly to evaluate as the likelihood.
+        """
         values = {h.name: pt.as_tensor_variable(point[h.name]) for h in self.hyperparameters}
-        total = pt.constant(0.0)
+        terms = []
+        families: dict[tuple[Any, ...], list[tuple[pt.TensorVariable, PriorGroup]]] = {}
         for variable in self.free_parameters:
             value = pt.as_tensor_variable(point[variable.name]).reshape((-1,))
             for group in group_priors(variable, variable.free_index):
-                if group.prior.is_flat:
-                    continue
-                if group.prior.distribution == "MvNormal":
-                    total = total + pt.sum(group.prior.logp(value, values))
-                    continue
-                entries = value[group.indices]
-                total = total + pt.sum(group.prior.logp(entries, values, group.lower, group.upper))
-        return total
+                family = prior_family(group)
+                if family is not None:
+                    families.setdefault(family, []).append((value[group.indices], group))
+                elif group.prior.distribution == "MvNormal":
+                    terms.append(pt.sum(group.prior.logp(value, values)))
+                elif not group.prior.is_flat:
+                    terms.append(pt.sum(group.prior.logp(value[group.indices], values, group.lower, group.upper)))
+        for members in families.values():
+            groups = [group for _, group in members]
+            entries = pt.concatenate([entry for entry, _ in members]) if len(members) > 1 else members[0][0]
+            prior = joined_prior(groups) if len(members) > 1 else groups[0].prior
+            lower, upper = (np.concatenate([getattr(g, bound) for g in groups]) for bound in ("lower", "upper"))
+            terms.append(pt.sum(prior.logp(entries, values, lower, upper)))
+        return pt.add(*terms) if len(terms) > 1 else (terms[0] if terms else pt.constant(0.0))
 
     # ------------------------------------------------------------------ derived models
     def replace(self, **changes: Any) -> BinnedModel:

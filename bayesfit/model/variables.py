@@ -14,7 +14,7 @@ bounds, starts, hypotheses, profiles).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -23,7 +23,7 @@ import numpy as np
 from bayesfit.errors import ModelError
 from bayesfit.priors import Prior
 
-__all__ = ["EntryIndex", "ModelParameter", "PriorGroup", "entry_labels"]
+__all__ = ["EntryIndex", "ModelParameter", "PriorGroup", "entry_labels", "joined_prior", "prior_family"]
 
 #: Kinds of model variables.
 KINDS = ("parameter", "throws", "hyperparameter")
@@ -133,13 +133,30 @@ def group_priors(variable: ModelParameter, indices: np.ndarray) -> list[PriorGro
         if first.hyperparameters or first.is_flat or first.distribution == "MvNormal" or len(members) == 1:
             prior = first
         else:
-            stacked = {
-                key: np.array([np.broadcast_to(variable.priors[i].arguments[key], ()) for i in members], dtype=float)
-                for key in first.arguments
-            }
-            prior = Prior(first.distribution, **stacked)
+            prior = joined_prior([PriorGroup(variable.priors[i], np.array([i]), lower[[i]], upper[[i]]) for i in members])
         groups.append(PriorGroup(prior, members_array, lower[members_array], upper[members_array]))
     return groups
+
+
+def prior_family(group: PriorGroup) -> tuple[Any, ...] | None:
+    """Key of the groups whose entries one prior can hold (:func:`joined_prior`): same family,
+    numeric arguments, truncated or not by the bounds alike; ``None`` for a group that stays on
+    its own (hyperparameter arguments, ``MvNormal``, flat)."""
+    prior = group.prior
+    if prior.is_flat or prior.hyperparameters or prior.distribution == "MvNormal":
+        return None
+    return prior.distribution, tuple(sorted(prior.arguments)), prior.truncated_by(group.lower, group.upper)
+
+
+def joined_prior(groups: Sequence[PriorGroup]) -> Prior:
+    """One prior for the entries of ``groups`` (of one :func:`prior_family`), in their order:
+    the arguments of every entry stacked into arrays."""
+    first = groups[0].prior
+    return Prior(first.distribution, **{
+        key: np.concatenate([np.broadcast_to(np.asarray(g.prior.arguments[key], dtype=float), g.indices.shape)
+                             for g in groups])
+        for key in first.arguments
+    })
 
 
 def entry_labels(name: str, shape: tuple[int, ...], labels: tuple[str, ...] | None) -> tuple[str, ...]:
