@@ -156,13 +156,20 @@ def test_pymc_stopped_before_its_first_draw_is_an_interrupt_not_an_internal_erro
         sample_posterior(model, sampler="pymc", progressbar=False)
 
 
-def test_prior_draws_follow_the_priors_without_warnings():
+def test_prior_draws_follow_the_priors_without_warnings_or_pymc_chatter(caplog):
+    """Prior draws follow the prior, with no warning and no INFO line of PyMC's ("Sampling: [...]",
+    which reached stderr under --quiet); PyMC's logger keeps its level."""
+    import logging
+
     from bayesfit.inference import sample_prior
 
     model = BinnedModel(TemplateSum(TEMPLATE[None, None, :]), COUNTS, priors={"norm": {"HalfNormal": {"sigma": 3.0}}})
-    with warnings.catch_warnings():
+    level = logging.getLogger("pymc.sampling.forward").level
+    with warnings.catch_warnings(), caplog.at_level(logging.INFO):
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", category=FutureWarning)
         prior = sample_prior(model, draws=4000, seed=3)
     draws = prior.prior["norm"].values.ravel()
     assert stats.kstest(draws, stats.halfnorm(scale=3.0).cdf).pvalue > 1e-3
+    assert not [record for record in caplog.records if record.name.startswith("pymc")]
+    assert logging.getLogger("pymc.sampling.forward").level == level

@@ -208,12 +208,19 @@ def sample_prior(model: BinnedModel, *, draws: int = 2000, seed: int | None = 0)
     names = [v.name for v in model.free_parameters if not all(prior.is_flat for prior in v.priors)]
     if not names:
         return None
-    with model.pymc_model, warnings.catch_warnings():
-        # the likelihood is a Potential: prior draws rightly ignore it
-        warnings.filterwarnings("ignore", "The effect of Potentials on other parameters is ignored")
-        # one call: the ops' numpy implementations, no C compilation (seconds with an empty cache)
-        return pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed,
-                                          compile_kwargs={"mode": numpy_mode()})
+    # PyMC logs the variables it draws ("Sampling: [...]") at INFO, past bayesfit's --quiet
+    forward_logger = logging.getLogger("pymc.sampling.forward")
+    level = forward_logger.level
+    forward_logger.setLevel(logging.WARNING)
+    try:
+        with model.pymc_model, warnings.catch_warnings():
+            # the likelihood is a Potential: prior draws rightly ignore it
+            warnings.filterwarnings("ignore", "The effect of Potentials on other parameters is ignored")
+            # one call: the ops' numpy implementations, no C compilation (seconds with an empty cache)
+            return pm.sample_prior_predictive(draws=draws, var_names=names, random_seed=seed,
+                                              compile_kwargs={"mode": numpy_mode()})
+    finally:
+        forward_logger.setLevel(level)
 
 
 def _check_complete(idata: Any, chains: int, draws: int) -> None:
