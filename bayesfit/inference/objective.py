@@ -322,7 +322,9 @@ class Objective:
     def _curvature(self, x: np.ndarray, data: ObservedData) -> np.ndarray:
         units = np.maximum(np.abs(x), 1.0)
         for _ in range(2):
-            diagonal = np.array([self._gradient_derivative(x, data, i, units[i])[i] for i in range(self.size)])
+            # a gradient infinite at a bound gives a non-finite difference: that entry is not usable
+            with np.errstate(invalid="ignore", over="ignore"):
+                diagonal = np.array([self._gradient_derivative(x, data, i, units[i])[i] for i in range(self.size)])
             usable = np.isfinite(diagonal) & (diagonal > 0)
             scale = np.sqrt(np.where(usable, diagonal, 1.0))
             units = 1.0 / scale
