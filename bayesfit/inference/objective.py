@@ -165,7 +165,10 @@ class Objective:
         positions = [offset + v.free_index for v, offset in zip(variables, offsets[:-1]) if v.name in self.slices]
         full = pt.as_tensor_variable(start)
         if positions:
-            full = pt.set_subtensor(full[np.concatenate(positions)], self._x)
+            positions = np.concatenate(positions)
+            # every entry free, in order: the vector is x itself (no set-subtensor and its gradient)
+            whole = positions.size == start.size and np.array_equal(positions, np.arange(start.size))
+            full = self._x if whole else pt.set_subtensor(full[positions], self._x)
         parts = pt.split(full, [v.size for v in variables], n_splits=len(variables)) if len(variables) > 1 else [full]
         return {v.name: part.reshape(v.shape) for v, part in zip(variables, parts)}
 
