@@ -34,6 +34,7 @@ compile directory and compiler, and the samplers available.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -117,13 +118,14 @@ def configure_blas() -> BlasStatus:
     return _status
 
 
+@functools.cache
 def numpy_mode() -> Any:
     """PyTensor's ``FAST_COMPILE`` mode (the ops' numpy implementations: milliseconds to build,
     no C compilation) with sums and products of more than two terms evaluated in pairs.
 
     numpy's ``add`` and ``multiply`` take two operands, and PyTensor evaluates an elementwise sum
     of three terms (e.g. three components of a prediction) one element at a time in Python:
-    1.2 s of HESE's per-draw post-processing (4000 draws x 400 bins).
+    1.2 s of HESE's per-draw post-processing (4000 draws x 400 bins). Built once per process.
     """
     import pytensor.tensor as pt
     from pytensor.compile.mode import get_mode
