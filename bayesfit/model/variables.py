@@ -130,7 +130,7 @@ def group_priors(variable: ModelParameter, indices: np.ndarray) -> list[PriorGro
     for members in keys.values():
         members_array = np.asarray(members, dtype=np.int64)
         first = variable.priors[members[0]]
-        if first.hyperparameters or first.is_flat or first.distribution == "MvNormal" or len(members) == 1:
+        if not _joinable(first) or len(members) == 1:
             prior = first
         else:
             prior = joined_prior([PriorGroup(variable.priors[i], np.array([i]), lower[[i]], upper[[i]]) for i in members])
@@ -143,9 +143,15 @@ def prior_family(group: PriorGroup) -> tuple[Any, ...] | None:
     numeric arguments, truncated or not by the bounds alike; ``None`` for a group that stays on
     its own (hyperparameter arguments, ``MvNormal``, flat)."""
     prior = group.prior
-    if prior.is_flat or prior.hyperparameters or prior.distribution == "MvNormal":
+    if not _joinable(prior):
         return None
     return prior.distribution, tuple(sorted(prior.arguments)), prior.truncated_by(group.lower, group.upper)
+
+
+def _joinable(prior: Prior) -> bool:
+    """Whether priors of ``prior``'s family can be one prior with stacked arguments: numeric
+    arguments of a univariate proper family."""
+    return not (prior.is_flat or prior.hyperparameters or prior.distribution == "MvNormal")
 
 
 def joined_prior(groups: Sequence[PriorGroup]) -> Prior:
