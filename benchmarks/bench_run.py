@@ -2,8 +2,9 @@
 
 Each run is a fresh process calling :func:`bayesfit.analysis.run.run_analysis_file` (the API of
 ``bayesfit run``) into a temporary folder, which ends as the command does
-(:func:`bayesfit.cli.end_process`: without the interpreter's teardown, 0.8-1.3 s). Inside it, :class:`PhaseClock` attributes wall time to
-the innermost phase being run (exclusive times, which add up to the run's total):
+(:func:`bayesfit.cli.end_process`: without the interpreter's teardown, 0.8-1.3 s). Inside it,
+:class:`PhaseClock` attributes wall time to the innermost phase being run (exclusive times, which
+add up to the run's total):
 
 - ``import``: bayesfit's analysis, inference and plotting modules, PyMC, ArviZ and matplotlib;
 - ``compile cache``: PyTensor's first look at its compile cache (it reads the index of every

@@ -66,8 +66,7 @@ from bayesfit.inference.test_statistics import (
 from bayesfit.model import ObservedData
 
 __all__ = ["BATCH_EDM", "BATCH_MAX_SIZE", "BATCH_SIZE", "BATCH_STALLED_EDM", "BLOCK_SIZE", "BatchFit", "BatchedObjective",
-           "batched_objective",
-           "minimise", "supports_batches", "toy_statistics"]
+           "batched_objective", "minimise", "supports_batches", "toy_statistics"]
 
 logger = logging.getLogger(__name__)
 

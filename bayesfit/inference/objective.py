@@ -3,15 +3,16 @@
 :class:`Objective` compiles ``-ln L`` (``kind="ml"``: main bins, constraint terms of the
 auxiliary data, the user's terms) or ``-ln posterior`` (``kind="map"``: main bins, the user's
 terms, every prior) from the model's own log-density builder
-(:meth:`~bayesfit.model.BinnedModel.log_density`), with its gradient, once: without
-hyperparameters both kinds are outputs of one compiled function per model, which serves the
-fits, profiles and tests and nutpie's NUTS (:mod:`~bayesfit.inference.nutpie_pytensor`). The
-free entries of the model's variables are packed into one vector ``x`` in natural units; the
-main counts and the auxiliary data are inputs too, so profile scans (entries held fixed), toys
-and Asimov data reuse the same compiled function. Hessians are central differences of that exact gradient (two calls
-per column, one-sided at a bound): nothing more to compile, where a compiled Hessian-vector
-product cost twice the objective's compilation with an empty cache, for a Hessian accurate to
-~1e-9 relative (:meth:`Objective.hessian`).
+(:meth:`~bayesfit.model.BinnedModel.log_density`), with its gradient, once: for models without
+hyperparameters and of at most :data:`SHARED_FUNCTION_MAX_SIZE` free entries both kinds are
+outputs of one compiled function per model, which serves the fits, profiles and tests and
+nutpie's NUTS (:mod:`~bayesfit.inference.nutpie_pytensor`). The free entries of the model's
+variables are packed into one vector ``x`` in natural units; the main counts and the auxiliary
+data are inputs too, so profile scans (entries held fixed), toys and Asimov data reuse the same
+compiled function. Hessians are central differences of that exact gradient (two calls per
+column, one-sided at a bound): nothing more to compile, where a compiled Hessian-vector product
+cost twice the objective's compilation with an empty cache, for a Hessian accurate to ~1e-9
+relative (:meth:`Objective.hessian`).
 
 :func:`objective_for` keeps one objective per model and kind, so ``fit(model)``,
 ``profile_likelihood(model, ...)`` and ``hypotest(model, ...)`` compile once between them.
