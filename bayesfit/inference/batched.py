@@ -109,20 +109,10 @@ class BatchedObjective:
         main = pt.matrix("main_toys", dtype="float64")
         aux = pt.matrix("aux_toys", dtype="float64")
         replace = {objective._main: main, objective._aux: aux}
-        variables = objective.model.variables
-        if variables:
-            # the variables' tensors of every toy, cut from one (n_toys, entries) matrix as the
-            # objective cuts them from one vector: vectorising the objective's own split and
-            # set-subtensor would loop over the toys
-            start = np.concatenate([v.start.astype(float).ravel() for v in variables])
-            offsets = np.cumsum([0] + [v.size for v in variables])
-            positions = [offset + v.free_index for v, offset in zip(variables, offsets[:-1])
-                         if v.name in objective.slices]
-            full = pt.alloc(pt.as_tensor_variable(start), x.shape[0], start.size)
-            if positions:
-                full = pt.set_subtensor(full[:, np.concatenate(positions)], x)
-            for variable, low, high in zip(variables, offsets, offsets[1:]):
-                replace[objective._tensors[variable.name]] = full[:, low:high].reshape((x.shape[0], *variable.shape))
+        # the variables' tensors of every toy, cut from x as the objective cuts them from one
+        # vector: vectorising the objective's own split and set-subtensor would loop over the toys
+        for name, tensor in objective.variable_tensors(x).items():
+            replace[objective._tensors[name]] = tensor
         value = vectorize_graph(objective._value, replace=replace)
         gradient = pytensor.grad(value.sum(), x)
         self._function = pytensor.function([x, main, aux], [value, gradient], on_unused_input="ignore")

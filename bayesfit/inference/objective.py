@@ -152,11 +152,17 @@ class Objective:
         return function
 
     def _point(self) -> dict[str, pt.TensorVariable]:
-        """Full tensors of every variable: free entries from ``x``, fixed ones constant.
+        return self.variable_tensors(self._x)
 
-        All variables are cut from one vector of every entry (``x`` set into the constants) by one
+    def variable_tensors(self, x: pt.TensorVariable) -> dict[str, pt.TensorVariable]:
+        """Full tensors of every variable from the free entries ``x`` (last axis, ``(..., size)``;
+        a matrix gives every variable a leading axis of rows): free entries from ``x``, fixed ones
+        constant.
+
+        All variables are cut from one array of every entry (``x`` set into the constants) by one
         ``split``, whose gradient is one ``join``: with a hundred variables (a workspace's nuisance
-        parameters) per-variable slices and set-subtensors made the graph several times slower.
+        parameters) per-variable slices and set-subtensors made the graph several times slower
+        (and their gradients' increments took most of the compilation of the batched toys).
         """
         variables = self.model.variables
         if not variables:
@@ -164,14 +170,15 @@ class Objective:
         start = np.concatenate([v.start.astype(float).ravel() for v in variables])
         offsets = np.cumsum([0] + [v.size for v in variables])
         positions = [offset + v.free_index for v, offset in zip(variables, offsets[:-1]) if v.name in self.slices]
-        full = pt.as_tensor_variable(start)
+        rows = tuple(x.shape[i] for i in range(x.ndim - 1))
+        full = pt.alloc(pt.as_tensor_variable(start), *rows, start.size) if rows else pt.as_tensor_variable(start)
         if positions:
             positions = np.concatenate(positions)
-            # every entry free, in order: the vector is x itself (no set-subtensor and its gradient)
+            # every entry free, in order: the array is x itself (no set-subtensor and its gradient)
             whole = positions.size == start.size and np.array_equal(positions, np.arange(start.size))
-            full = self._x if whole else pt.set_subtensor(full[positions], self._x)
-        parts = pt.split(full, [v.size for v in variables], n_splits=len(variables)) if len(variables) > 1 else [full]
-        return {v.name: part.reshape(v.shape) for v, part in zip(variables, parts)}
+            full = x if whole else pt.set_subtensor(full[..., positions], x)
+        parts = pt.split(full, [v.size for v in variables], axis=-1) if len(variables) > 1 else [full]
+        return {v.name: _shaped(part, v.shape, rows) for v, part in zip(variables, parts)}
 
     def _graph(self) -> pt.TensorVariable:
         #: the variables' tensors, kept so that :mod:`~bayesfit.inference.batched` can replace them
@@ -333,6 +340,18 @@ class Objective:
             scale = np.sqrt(np.where(usable, diagonal, 1.0))
             units = 1.0 / scale
         return scale
+
+
+def _shaped(part: pt.TensorVariable, shape: tuple[int, ...], rows: tuple[Any, ...]) -> pt.TensorVariable:
+    """A variable's entries ``(*rows, size)`` as its tensor ``(*rows, *shape)``: a scalar drops its
+    axis of length 1, a vector is the part itself, others are reshaped."""
+    if len(shape) == 1:
+        return part
+    if not shape:
+        if part.type.shape[-1] != 1:  # the only variable: x's length is not known to be 1
+            part = pt.specify_shape(part, (*(None,) * len(rows), 1))
+        return part.dimshuffle(*range(len(rows)))
+    return part.reshape((*rows, *shape))
 
 
 class _Outputs:
