@@ -7,6 +7,8 @@ fail. The batched results do not depend on the batch size or the number of chunk
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,7 @@ from bayesfit.predictors.reweight import Component, ReweightedMCPredictor
 from bayesfit.predictors.spectra import PowerLaw
 
 N_TOYS = 200
+ATLAS_WORKSPACE = Path(__file__).parents[1] / "models" / "inputs" / "atlas_ttbar" / "atlas-ttbar-ljets-xsec-inclusive-pruned.json"
 
 
 # ---------------------------------------------------------------------- three model families
@@ -87,10 +90,33 @@ WORKSPACE = {
 }
 
 
+def bounded_workspace() -> dict:
+    """Signal-dominated bins: at ``mu = 0`` the background's normalisation and shape uncertainties
+    are pulled to their bounds (+-5), as a top-quark workspace's are in its background-only fit."""
+    signal, background = [300.0, 500.0, 400.0, 200.0], [40.0, 60.0, 50.0, 30.0]
+    sign = [1, -1, 1, 1, -1, 1]
+    modifiers = [{"name": f"bkg_{k}", "type": "normsys",
+                  "data": {"hi": 1.0 + sign[k] * 0.02 * (k + 1), "lo": 1.0 - sign[k] * 0.015 * (k + 1)}} for k in range(6)]
+    modifiers += [{"name": "bkg_shape", "type": "histosys",
+                   "data": {"hi_data": [44.0, 61.0, 50.0, 27.0], "lo_data": [37.0, 59.0, 50.0, 33.0]}},
+                  {"name": "stat", "type": "staterror", "data": [3.0, 4.0, 4.0, 3.0]}]
+    signal_modifiers = [{"name": "mu", "type": "normfactor", "data": None},
+                        {"name": "sig_shape", "type": "histosys",
+                         "data": {"hi_data": [320.0, 510.0, 390.0, 180.0], "lo_data": [285.0, 490.0, 410.0, 215.0]}},
+                        {"name": "sig_norm", "type": "normsys", "data": {"hi": 1.05, "lo": 0.95}},
+                        {"name": "stat", "type": "staterror", "data": [8.0, 10.0, 9.0, 7.0]}]
+    return {"version": "1.0.0",
+            "channels": [{"name": "SR", "samples": [
+                {"name": "signal", "data": signal, "modifiers": signal_modifiers},
+                {"name": "background", "data": background, "modifiers": modifiers}]}],
+            "observations": [{"name": "SR", "data": [s + b for s, b in zip(signal, background)]}],
+            "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}]}
+
+
 @pytest.fixture(scope="module")
 def objectives():
     return {"reweighted": objective_for(reweighted_model()), "response": objective_for(response_model()),
-            "workspace": objective_for(build_model(WORKSPACE))}
+            "workspace": objective_for(build_model(WORKSPACE)), "bounded": objective_for(build_model(bounded_workspace()))}
 
 
 def study(objective, statistic, point, *, batched_fits=True, n_toys=N_TOYS, n_workers=1, seed=3):
@@ -107,7 +133,8 @@ def cases(objectives):
     """(objective, statistic, generating point) of every family and statistic family."""
     from bayesfit.inference import fit
 
-    reweighted, response, workspace = objectives["reweighted"], objectives["response"], objectives["workspace"]
+    reweighted, response, workspace, bounded = (objectives[name] for name in ("reweighted", "response", "workspace",
+                                                                              "bounded"))
     best = {name: fit(objective, errors=False).values for name, objective in objectives.items()}
     truth = response.labels()[0]
     background = fit(workspace, fixed={"mu": 0.0}, errors=False).values
@@ -120,11 +147,13 @@ def cases(objectives):
         "workspace qmu_tilde background": (workspace, QMuTilde("mu", 1.5), background),
         "workspace q0": (workspace, Q0("mu", 0.0), background),
         "workspace tmu": (workspace, TMu("mu", 1.0), best["workspace"]),
+        "bounded qmu_tilde background": (bounded, QMuTilde("mu", 0.2), fit(bounded, fixed={"mu": 0.0}, errors=False).values),
     }
 
 
 CASES = ["reweighted gof", "reweighted ratio", "response ratio", "response max_likelihood",
-         "workspace qmu_tilde null", "workspace qmu_tilde background", "workspace q0", "workspace tmu"]
+         "workspace qmu_tilde null", "workspace qmu_tilde background", "workspace q0", "workspace tmu",
+         "bounded qmu_tilde background"]
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +188,26 @@ def test_toys_whose_batched_fits_stop_early_are_fitted_one_by_one(all_cases, mon
     theirs = study(objective, statistic, point, n_toys=20, batched_fits=False)
     monkeypatch.setattr(batched, "MAX_ITERATIONS", 1)
     assert_same(study(objective, statistic, point, n_toys=20), theirs)
+
+
+def test_background_toys_with_nuisances_at_their_bounds_converge_batched():
+    """The ATLAS top-pair workspace's background-only point (``mu = 0``) has about 40 nuisance
+    parameters at their bounds (+-5): every batched unconditional fit of its toys converges (no
+    per-toy fit is needed), to the per-toy fits' minima or below (those stop up to ~1e-6 above)."""
+    from bayesfit.inference import fit
+
+    objective = objective_for(build_model(ATLAS_WORKSPACE))
+    point = fit(objective, fixed={"ttbarXsec": 0.0}, errors=False).values
+    x = objective.pack(point)
+    assert np.sum((x <= objective.lower + 1e-9) | (x >= objective.upper - 1e-9)) >= 30  # the premise
+    toys = generate_toys(objective, point, 16, seed=11)
+    bounds = {"ttbarXsec": (0.0, None)}
+    free = batched._fit(objective, toys, point, {}, bounds, batched._expected_data(objective, point))
+    assert free.converged.all()
+    for i in range(2):
+        data = ObservedData(toys.main[i], toys.aux[i])
+        per_toy = fit(objective, observed=data, starts=[point], bounds=bounds, n_random_starts=0, errors=False)
+        assert free.nll[i] <= objective(objective.pack(per_toy.values), data) + 1e-7
 
 
 def test_batched_objective_is_the_objective_toy_by_toy(objectives):

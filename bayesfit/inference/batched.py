@@ -10,12 +10,22 @@ and its gradient ``(n_toys, size)`` the outputs; it is compiled once per objecti
 
 * it works in curvature-scaled units ``x * sqrt(H_ii)`` like :func:`~bayesfit.inference.fit.fit`,
   with the inverse Hessian of every toy started from the exact Hessian at the common start on
-  the model's data (:meth:`Objective.hessian`, one per fit), then BFGS-updated toy by toy;
-* bounds: an entry on its bound with the gradient pushing out is held (the active set), the
-  step solves the Newton system of the other entries exactly (a Schur complement of the
-  inverse Hessian over the held entries) and is projected onto the bounds; a backtracking
-  (Armijo) line search accepts it, infinite ``-ln L`` (a rate of 0 where data are) counts as
-  no decrease;
+  the toys' expected data (the Asimov data of their generating point; :meth:`Objective.hessian`,
+  one per fit), then BFGS-updated toy by toy. Toys generated away from the model's best fit (a
+  background-only point of a signal-dominated workspace) need the expected data's curvature:
+  on the model's data a fifth of the ATLAS workspace's background-only toys did not converge;
+* bounds (Bertsekas' projected Newton): an entry within ``epsilon`` of a bound that its gradient
+  pushes towards is held there (the epsilon-active set, ``epsilon`` the length of the projected
+  gradient step, at most :data:`EPSILON_ACTIVE`), the step solves the Newton system of the other
+  entries exactly (a Schur complement of the inverse Hessian over the held entries) and is
+  projected onto the bounds. Holding only the entries exactly on a bound let entries near one
+  enter and leave the active set at every iteration: at the ATLAS workspace's background-only
+  point, where 40 nuisance parameters sit at +-5, a tenth of the toys crawled for 200 iterations;
+* the line search backtracks (Armijo) from the full step, each shorter trial at the minimum of
+  the parabola through ``f(0)``, ``f'(0)`` and the rejected ``f(t)`` (kept within ``[t/10, t/2]``):
+  on strongly curved problems the accepted steps are often 1/100 of the quasi-Newton step, which
+  halving reached in 7 evaluations. Infinite ``-ln L`` (a rate of 0 where data are) counts as no
+  decrease;
 * a toy has converged when ``edm = g^T H^-1 g / 2`` over its free, unheld entries is below
   :data:`BATCH_EDM`: far below the ``edm`` of a converged :func:`fit`, so that ``-ln L`` is at the
   minimum to ~1e-10 and test statistics agree with per-toy fits to ~1e-8 (measured on HESE:
@@ -88,6 +98,8 @@ BATCH_SIZE = 500
 BLOCK_SIZE = 16
 #: Iterations before a toy is handed to the per-toy fit.
 MAX_ITERATIONS = 200
+#: Largest distance (scaled units) from a bound at which an entry pushed towards it is held.
+EPSILON_ACTIVE = 1e-2
 #: Halvings of the step before the line search gives up on a toy.
 MAX_HALVINGS = 40
 #: Armijo's sufficient-decrease constant.
@@ -178,6 +190,7 @@ def minimise(
     lower: np.ndarray,
     upper: np.ndarray,
     hessian_at: np.ndarray,
+    expected: ObservedData | None = None,
 ) -> BatchFit:
     """Minimise ``-ln L`` of every toy from its start (see the module docstring).
 
@@ -192,7 +205,11 @@ def minimise(
     lower, upper:
         Bounds ``(size,)`` of this fit.
     hessian_at:
-        ``(size,)``: where the starting inverse Hessian is computed (on the model's data).
+        ``(size,)``: where the starting inverse Hessian is computed.
+    expected:
+        The data of that Hessian: the toys' expected data (the Asimov data of their generating
+        point), which suit toys far better than the model's data when they are generated away
+        from its best fit; default the model's data.
     """
     batched = batched_objective(objective)
     n_toys = len(starts)
@@ -207,7 +224,7 @@ def minimise(
     nll[finite] = value[finite]
     if index.size == 0:
         return BatchFit(x, nll, finite.copy(), finite)
-    inverse0 = _start_inverse(objective, hessian_at, index, scale)
+    inverse0 = _start_inverse(objective, hessian_at, index, scale, expected)
     # the state of the toys still iterating, rows in the order of `alive`
     alive = np.flatnonzero(finite)
     z = x[alive][:, index] * scale
@@ -215,13 +232,20 @@ def minimise(
     g = gradient[alive][:, index] / scale
     inverse = np.broadcast_to(inverse0, (alive.size, *inverse0.shape)).copy()
     for iteration in range(MAX_ITERATIONS):
-        held = ((z <= low) & (g > 0)) | ((z >= high) & (g < 0))
+        # Bertsekas' epsilon-active set: entries within epsilon of a bound their gradient pushes
+        # towards are held there, epsilon the size of the projected gradient step
+        epsilon = np.minimum(EPSILON_ACTIVE, np.linalg.norm(z - np.clip(z - g, low, high), axis=1))[:, None]
+        to_low, to_high = (z <= low + epsilon) & (g > 0), (z >= high - epsilon) & (g < 0)
+        held = to_low | to_high
         direction = _direction(inverse, g, held)
+        direction = np.where(to_low, low - z, np.where(to_high, high - z, direction))
         edm = -0.5 * np.einsum("bi,bi->b", g, direction)
         done = edm < BATCH_EDM
         converged[alive[done]] = True
         going = ~done
-        alive, z, f, g, inverse, direction = alive[going], z[going], f[going], g[going], inverse[going], direction[going]
+        if not going.all():  # (copying the inverse Hessians costs as much as updating them)
+            alive, z, f, g, inverse, direction = (alive[going], z[going], f[going], g[going], inverse[going],
+                                                  direction[going])
         if alive.size == 0:
             break
         data = ObservedData(toys.main[alive], toys.aux[alive])
@@ -229,9 +253,11 @@ def minimise(
                                                      low, high)
         # a toy without an acceptable step stops here: converged if -ln L's rounding is what
         # blocks the line search this close to the minimum, else the per-toy fit takes it
-        converged[alive[~accepted & (edm[going] < BATCH_STALLED_EDM)]] = True
+        converged[alive[~accepted & (edm[~done] < BATCH_STALLED_EDM)]] = True
         _bfgs_update(inverse, z_new - z, g_new - g, accepted)
-        alive, z, f, g, inverse = alive[accepted], z_new[accepted], f_new[accepted], g_new[accepted], inverse[accepted]
+        alive, z, f, g = alive[accepted], z_new[accepted], f_new[accepted], g_new[accepted]
+        if not accepted.all():
+            inverse = inverse[accepted]
         x[alive[:, None], index] = _unscaled(z, scale, lower[index], upper[index])
         nll[alive] = f
     logger.debug("batched fit of %d toys (%d entries): %d converged in %d iterations (%d toy evaluations in this "
@@ -244,15 +270,17 @@ def _unscaled(z: np.ndarray, scale: np.ndarray, lower: np.ndarray, upper: np.nda
     return np.clip(z / scale, lower, upper)
 
 
-def _start_inverse(objective: Objective, at: np.ndarray, index: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _start_inverse(objective: Objective, at: np.ndarray, index: np.ndarray, scale: np.ndarray,
+                   expected: ObservedData | None) -> np.ndarray:
     """The inverse Hessian ``(m, m)`` in scaled units of the entries ``index`` at ``at`` on the
-    model's data; eigenvalues below :data:`_MIN_EIGENVALUE` (a flat or concave direction) are
+    data ``expected`` (``None``: the model's data); eigenvalues below :data:`_MIN_EIGENVALUE` (a flat or concave direction) are
     raised to it, and a Hessian that is not finite gives the identity."""
     batched = batched_objective(objective)
-    key = (at.tobytes(), index.tobytes())
+    data = objective.data(expected)
+    key = (at.tobytes(), index.tobytes(), data.main.tobytes(), data.aux.tobytes())
     if key not in batched.start_inverses:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a step to an infinite -ln L
-            hessian = objective.hessian(at, None, index) / np.outer(scale, scale)
+            hessian = objective.hessian(at, data, index) / np.outer(scale, scale)
         if np.all(np.isfinite(hessian)):
             eigenvalues, vectors = np.linalg.eigh(hessian)
             eigenvalues = np.maximum(np.abs(eigenvalues), _MIN_EIGENVALUE)
@@ -292,42 +320,53 @@ def _line_search(
     z_new, f_new, g_new = z.copy(), f.copy(), g.copy()
     accepted = np.zeros(n, dtype=bool)
     pending = np.arange(n)
-    step = 1.0
+    step = np.ones(n)
     lower, upper = low / scale, high / scale
     for _ in range(MAX_HALVINGS):
-        trial = np.clip(z[pending] + step * direction[pending], low, high)
+        t = step[pending]
+        trial = np.clip(z[pending] + t[:, None] * direction[pending], low, high)
         full = x[pending].copy()
         full[:, index] = _unscaled(trial, scale, lower, upper)
         value, gradient = batched.value_and_grad(full, toys.main[pending], toys.aux[pending])
         gradient = gradient[:, index] / scale
         slope = np.einsum("bi,bi->b", g[pending], trial - z[pending])
         rounding = 8 * np.finfo(float).eps * np.abs(f[pending])
-        good = (np.isfinite(value) & np.all(np.isfinite(gradient), axis=1)
-                & (value <= f[pending] + _ARMIJO * slope + rounding))
+        finite = np.isfinite(value) & np.all(np.isfinite(gradient), axis=1)
+        good = finite & (value <= f[pending] + _ARMIJO * slope + rounding)
         chosen = pending[good]
         z_new[chosen], f_new[chosen], g_new[chosen] = trial[good], value[good], gradient[good]
         accepted[chosen] = True
+        # the minimum of the parabola through f(0), f'(0) and f(t), kept within [t/10, t/2]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            curvature = value - f[pending] - slope
+            shrink = np.where(finite & (curvature > 0), -0.5 * slope / curvature, 0.1)
+        step[pending] = t * np.clip(np.nan_to_num(shrink, nan=0.1), 0.1, 0.5)
         # a toy whose step descends by less than the rounding of -ln L stops: halving further
         # cannot show a decrease (near the minimum, BATCH_STALLED_EDM decides whether it converged)
         pending = pending[~good & ~((slope < 0) & (-slope <= rounding))]
         if pending.size == 0:
             break
-        step *= 0.5
     return z_new, f_new, g_new, accepted
 
 
 def _bfgs_update(inverse: np.ndarray, s: np.ndarray, y: np.ndarray, accepted: np.ndarray) -> None:
-    """BFGS update of the inverse Hessians in place, for the accepted toys with ``s . y > 0``."""
+    """BFGS update of the inverse Hessians in place, for the accepted toys with ``s . y > 0``:
+    ``H += s (c s - a)^T - a s^T`` with ``a = H y / s.y`` and ``c = (s.y + y.H y) / (s.y)^2``."""
     sy = np.einsum("bi,bi->b", s, y)
     usable = accepted & (sy > 1e-12 * np.linalg.norm(s, axis=1) * np.linalg.norm(y, axis=1)) & (sy > 0)
     if not usable.any():
         return
-    s, y, sy, block = s[usable], y[usable], sy[usable], inverse[usable]
+    every = usable.all()
+    block = inverse if every else inverse[usable]
+    s, y, sy = s[usable], y[usable], sy[usable]
     hy = np.einsum("bij,bj->bi", block, y)
-    yhy = np.einsum("bi,bi->b", y, hy)
-    block += ((sy + yhy) / sy**2)[:, None, None] * s[:, :, None] * s[:, None, :]
-    block -= (hy[:, :, None] * s[:, None, :] + s[:, :, None] * hy[:, None, :]) / sy[:, None, None]
-    inverse[usable] = block
+    a = hy / sy[:, None]
+    c = (sy + np.einsum("bi,bi->b", y, hy)) / sy**2
+    # outer products element by element (no BLAS, whose rounding may depend on memory alignment)
+    block += s[:, :, None] * (c[:, None] * s - a)[:, None, :]
+    block -= a[:, :, None] * s[:, None, :]
+    if not every:
+        inverse[usable] = block
 
 
 # ---------------------------------------------------------------------- statistics of a chunk of toys
@@ -365,7 +404,9 @@ def _chunk_statistics(statistic: Any, objective: Objective, toys: ObservedData,
         hypothesis, free_bounds = {statistic.poi: statistic.mu}, statistic.free_bounds(objective)
     else:
         hypothesis, free_bounds = statistic.hypothesis, None
-    conditional = _fit(objective, toys, _hypothesis_start(objective, start, hypothesis), hypothesis, None)
+    expected = _expected_data(objective, start)
+    conditional = _fit(objective, toys, _hypothesis_start(objective, start, hypothesis, expected), hypothesis, None,
+                       expected)
     ok = conditional.finite_start.copy()
     fallback = ok & ~conditional.converged
     if isinstance(statistic, MaxLikelihood):
@@ -373,13 +414,13 @@ def _chunk_statistics(statistic: Any, objective: Objective, toys: ObservedData,
     if not hypothesis:  # goodness of fit against the saturated model
         saturated = saturated_nll(objective, toys)
         return np.where(ok, np.maximum(2.0 * (conditional.nll - saturated), 0.0), np.nan), fallback
-    free = _fit(objective, toys, start, {}, free_bounds)
+    free = _fit(objective, toys, start, {}, free_bounds, expected)
     ok &= free.finite_start
     fallback = ok & (fallback | ~free.converged)
     # as the per-toy statistic: redo the unconditional fit from the conditional solution where it ended above it
     redo = np.flatnonzero(ok & ~fallback & (conditional.nll < free.nll - _REFIT_TOLERANCE))
     if redo.size:
-        again = _fit(objective, ObservedData(toys.main[redo], toys.aux[redo]), start, {}, free_bounds,
+        again = _fit(objective, ObservedData(toys.main[redo], toys.aux[redo]), start, {}, free_bounds, expected,
                      starts=conditional.x[redo])
         fallback[redo[~again.converged]] = True
         lower = again.converged & (again.nll < free.nll[redo])
@@ -390,10 +431,19 @@ def _chunk_statistics(statistic: Any, objective: Objective, toys: ObservedData,
     return np.where(ok, twice, np.nan), fallback
 
 
-def _hypothesis_start(objective: Objective, start: Mapping[str, Any], hypothesis: Mapping[str, float]) -> Mapping[str, Any]:
+def _expected_data(objective: Objective, start: Mapping[str, Any]) -> ObservedData:
+    """The Asimov data at ``start`` completed as the fits complete it: the mean of toys generated there."""
+    from bayesfit.inference.toys import asimov_data  # toys imports this module
+
+    lower, upper = _fit_bounds(objective, {})
+    return asimov_data(objective, objective.unpack(_start_vector(objective, start, {}, lower, upper)))
+
+
+def _hypothesis_start(objective: Objective, start: Mapping[str, Any], hypothesis: Mapping[str, float],
+                      expected: ObservedData) -> Mapping[str, Any]:
     """The start of the conditional fits: ``start``, or, where the hypothesis moves entries away
     from it (toys of a background-only point tested at a signal strength), the minimum of the
-    expected data at ``start`` under the hypothesis (one per-toy fit per study and process). From
+    ``expected`` data (at ``start``) under the hypothesis (one per-toy fit per study and process). From
     the moved start itself the batched BFGS iterations crawl (measured on the ATLAS workspace: no
     toy converged in 200 iterations), as the other entries must first follow the moved ones."""
     fixed = objective.entry_indices(hypothesis, "hypothesis")
@@ -404,22 +454,20 @@ def _hypothesis_start(objective: Objective, start: Mapping[str, Any], hypothesis
     batched = batched_objective(objective)
     key = (free_start.tobytes(), repr(sorted(fixed.items())))
     if key not in batched.hypothesis_starts:
-        from bayesfit.inference.toys import asimov_data  # toys imports this module
-
-        expected = asimov_data(objective, objective.unpack(free_start))
         batched.hypothesis_starts[key] = fit(objective, observed=expected, fixed=dict(hypothesis), starts=[start],
                                              n_random_starts=0, errors=False).values
     return batched.hypothesis_starts[key]
 
 
 def _fit(objective: Objective, toys: ObservedData, start: Mapping[str, Any], fixed: Mapping[str, float],
-         bounds: Mapping[str, Any] | None, starts: np.ndarray | None = None) -> BatchFit:
+         bounds: Mapping[str, Any] | None, expected: ObservedData, starts: np.ndarray | None = None) -> BatchFit:
     """Batched fits with ``fixed`` entries and ``bounds`` from ``start`` (or from per-toy
-    ``starts``), the start vector completed and clipped as :func:`~bayesfit.inference.fit.fit` does."""
+    ``starts``), the start vector completed and clipped as :func:`~bayesfit.inference.fit.fit` does;
+    ``expected``: the toys' expected data (see :func:`minimise`)."""
     fixed_entries = objective.entry_indices(fixed, "fixed")
     lower, upper = _fit_bounds(objective, bounds or {})
     free = np.ones(objective.size, dtype=bool)
     free[list(fixed_entries)] = False
     x0 = _start_vector(objective, start, fixed_entries, lower, upper)
     rows = np.broadcast_to(x0, (len(toys.main), x0.size)) if starts is None else np.clip(starts, lower, upper)
-    return minimise(objective, toys, rows, free, lower, upper, x0)
+    return minimise(objective, toys, rows, free, lower, upper, x0, expected)
