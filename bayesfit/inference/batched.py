@@ -75,8 +75,9 @@ from bayesfit.inference.test_statistics import (
 )
 from bayesfit.model import ObservedData
 
-__all__ = ["BATCH_EDM", "BATCH_MAX_SIZE", "BATCH_SIZE", "BATCH_STALLED_EDM", "BLOCK_SIZE", "BatchFit", "BatchedObjective",
-           "batched_objective", "minimise", "supports_batches", "toy_statistics"]
+__all__ = ["BATCH_EDM", "BATCH_MAX_SIZE", "BATCH_SIZE", "BATCH_STALLED_EDM", "BLOCK_SIZE", "EPSILON_ACTIVE", "BatchFit",
+           "BatchedObjective", "batched_objective", "conditional_start", "minimise", "supports_batches",
+           "toy_statistics"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +88,9 @@ BATCH_EDM = 1e-10
 #: test statistics are then within ~1e-7 of the minimum's.
 BATCH_STALLED_EDM = 1e-8
 #: Largest number of free entries fitted in batches (the inverse Hessians take ``BATCH_SIZE *
-#: size**2`` doubles: 160 MB at 200). Measured on the 131-entry ATLAS workspace (q~ toys, serial,
-#: load ~3 on 2 cores): null toys 150 ms per toy batched (140 evaluations per toy for both fits, no
-#: per-toy fallback), background-only toys 1.8 s (a quarter fall back), against 1.2 - 1.9 s per
-#: toy with the per-toy fits; toy CLs 20 + 20: 107 s batched, 118 s per-toy (scaled).
+#: size**2`` doubles: 160 MB at 200). Measured on the 131-entry ATLAS workspace (q~ toy CLs,
+#: 1000 + 1000 toys, 2 cores): 143 s serial and 59 s on 2 processes, compilation included, no toy
+#: left to the per-toy fits, against 3.7 s per toy (null and background-only) with the per-toy fits.
 BATCH_MAX_SIZE = 200
 #: Toys minimised together (bounds the memory of the inverse Hessians, ``BATCH_SIZE * size**2``).
 BATCH_SIZE = 500
@@ -131,8 +131,6 @@ class BatchedObjective:
         self._function.trust_input = True
         #: starting inverse Hessians by (point, entries): one per fit of a study, whatever its chunks
         self.start_inverses: dict[tuple[bytes, bytes], np.ndarray] = {}
-        #: starts of the conditional fits by (start, hypothesis) (see :func:`_hypothesis_start`)
-        self.hypothesis_starts: dict[tuple[bytes, str], dict[str, np.ndarray]] = {}
         #: toys evaluated so far (one toy at one point counts one)
         self.evaluations = 0
 
@@ -294,17 +292,22 @@ def _start_inverse(objective: Objective, at: np.ndarray, index: np.ndarray, scal
 def _direction(inverse: np.ndarray, gradient: np.ndarray, held: np.ndarray) -> np.ndarray:
     """The quasi-Newton step ``(n, m)`` of every toy over its unheld entries: ``-(H_FF)^-1 g_F``
     from the inverse ``H^-1`` ``(n, m, m)``, by the Schur complement over the held entries
-    (``(H_FF)^-1 = (H^-1)_FF - (H^-1)_FA ((H^-1)_AA)^-1 (H^-1)_AF``); 0 in the held entries."""
+    (``(H_FF)^-1 = (H^-1)_FF - (H^-1)_FA ((H^-1)_AA)^-1 (H^-1)_AF``); 0 in the held entries.
+
+    The systems over the held entries are solved for the toys with the same number of them
+    together, each of that size: the toy's step does not depend on which toys share its batch (a
+    system padded to the batch's union of held entries is factorised in other blocks, and rounds
+    differently)."""
     masked = np.where(held, 0.0, gradient)
     step = np.einsum("bij,bj->bi", inverse, masked)
-    union = np.flatnonzero(held.any(axis=0))
-    if union.size:
-        mask = held[:, union]
-        block = inverse[:, union[:, None], union[None, :]]
-        both = mask[:, :, None] & mask[:, None, :]
-        system = np.where(both, block, 0.0) + np.eye(union.size) * ~mask[:, :, None]
-        weights = np.linalg.solve(system, np.where(mask, step[:, union], 0.0)[..., None])[..., 0]
-        step = step - np.einsum("biu,bu->bi", inverse[:, :, union], weights)
+    counts = held.sum(axis=1)
+    for count in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == count)
+        entries = np.argsort(~held[rows], axis=1, kind="stable")[:, :count]  # the held ones, in order
+        columns = np.take_along_axis(inverse[rows], entries[:, None, :], axis=2)
+        system = np.take_along_axis(columns, entries[:, :, None], axis=1)
+        weights = np.linalg.solve(system, np.take_along_axis(step[rows], entries, axis=1)[..., None])[..., 0]
+        step[rows] -= np.einsum("biu,bu->bi", columns, weights)
     return np.where(held, 0.0, -step)
 
 
@@ -370,23 +373,28 @@ def _bfgs_update(inverse: np.ndarray, s: np.ndarray, y: np.ndarray, accepted: np
 
 
 # ---------------------------------------------------------------------- statistics of a chunk of toys
-def toy_statistics(statistic: Any, objective: Objective, toys: ObservedData, start: Mapping[str, Any]) -> np.ndarray:
+def toy_statistics(statistic: Any, objective: Objective, toys: ObservedData, start: Mapping[str, Any],
+                   conditional_from: Mapping[str, Any] | None = None) -> np.ndarray:
     """The statistic ``(n_toys,)`` of every toy of ``toys``, fits started at ``start``; NaN where a
     fit fails (infinite ``-ln L`` at its start). Equal to ``statistic(objective, toy, start).value``
     toy by toy (the per-toy fits, which also take the toys whose batched fits did not converge).
 
-    ``statistic`` is a :class:`PoiStatistic`, :class:`LikelihoodRatio` or :class:`MaxLikelihood`.
+    ``statistic`` is a :class:`PoiStatistic`, :class:`LikelihoodRatio` or :class:`MaxLikelihood`;
+    ``conditional_from``: the start of the conditional fits, :func:`conditional_start` (computed
+    here if not given; a study computes it once for all its chunks).
     """
     if not supports_batches(statistic):
         raise ModelError(f"no batched fits of the statistic {statistic!r}")
     if objective.kind != "ml":
         raise ModelError(f"batched fits need a maximum-likelihood objective (kind='ml'), got {objective.kind!r}")
+    if conditional_from is None:
+        conditional_from = conditional_start(statistic, objective, start)
     n_toys = len(toys.main)
     values = np.full(n_toys, np.nan)
     fallback = np.zeros(n_toys, dtype=bool)
     for chunk in np.array_split(np.arange(n_toys), max(1, -(-n_toys // BATCH_SIZE))):
         data = ObservedData(toys.main[chunk], toys.aux[chunk])
-        values[chunk], fallback[chunk] = _chunk_statistics(statistic, objective, data, start)
+        values[chunk], fallback[chunk] = _chunk_statistics(statistic, objective, data, start, conditional_from)
     for i in np.flatnonzero(fallback):  # the few toys the batched fits did not settle
         try:
             values[i] = statistic(objective, ObservedData(toys.main[i], toys.aux[i]), start).value
@@ -397,16 +405,13 @@ def toy_statistics(statistic: Any, objective: Objective, toys: ObservedData, sta
     return values
 
 
-def _chunk_statistics(statistic: Any, objective: Objective, toys: ObservedData,
-                      start: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def _chunk_statistics(statistic: Any, objective: Objective, toys: ObservedData, start: Mapping[str, Any],
+                      conditional_from: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The statistic of a batch of toys and which toys need the per-toy fits."""
-    if isinstance(statistic, PoiStatistic):
-        hypothesis, free_bounds = {statistic.poi: statistic.mu}, statistic.free_bounds(objective)
-    else:
-        hypothesis, free_bounds = statistic.hypothesis, None
+    hypothesis = _hypothesis(statistic)
+    free_bounds = statistic.free_bounds(objective) if isinstance(statistic, PoiStatistic) else None
     expected = _expected_data(objective, start)
-    conditional = _fit(objective, toys, _hypothesis_start(objective, start, hypothesis, expected), hypothesis, None,
-                       expected)
+    conditional = _fit(objective, toys, conditional_from, hypothesis, None, expected)
     ok = conditional.finite_start.copy()
     fallback = ok & ~conditional.converged
     if isinstance(statistic, MaxLikelihood):
@@ -439,24 +444,27 @@ def _expected_data(objective: Objective, start: Mapping[str, Any]) -> ObservedDa
     return asimov_data(objective, objective.unpack(_start_vector(objective, start, {}, lower, upper)))
 
 
-def _hypothesis_start(objective: Objective, start: Mapping[str, Any], hypothesis: Mapping[str, float],
-                      expected: ObservedData) -> Mapping[str, Any]:
-    """The start of the conditional fits: ``start``, or, where the hypothesis moves entries away
-    from it (toys of a background-only point tested at a signal strength), the minimum of the
-    ``expected`` data (at ``start``) under the hypothesis (one per-toy fit per study and process). From
-    the moved start itself the batched BFGS iterations crawl (measured on the ATLAS workspace: no
-    toy converged in 200 iterations), as the other entries must first follow the moved ones."""
+def _hypothesis(statistic: Any) -> Mapping[str, float]:
+    """The entries a statistic's conditional fits fix."""
+    return {statistic.poi: statistic.mu} if isinstance(statistic, PoiStatistic) else statistic.hypothesis
+
+
+def conditional_start(statistic: Any, objective: Objective, start: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The start of the batched conditional fits of toys generated at ``start``: ``start``, or,
+    where the statistic's hypothesis moves entries away from it (toys of a background-only point
+    tested at a signal strength), the minimum of the toys' expected data under the hypothesis (one
+    per-toy fit). From the moved start itself the batched BFGS iterations crawl (measured on the
+    ATLAS workspace: no toy converged in 200 iterations), as the other entries must first follow
+    the moved ones. :func:`~bayesfit.inference.toys.run_toys` computes it once per study and
+    sends it to the workers (a fit of 5-8 s on the ATLAS workspace, once instead of once per worker)."""
+    hypothesis = _hypothesis(statistic)
     fixed = objective.entry_indices(hypothesis, "hypothesis")
     lower, upper = _fit_bounds(objective, {})
     free_start = _start_vector(objective, start, {}, lower, upper)
     if np.array_equal(_start_vector(objective, start, fixed, lower, upper), free_start):
         return start
-    batched = batched_objective(objective)
-    key = (free_start.tobytes(), repr(sorted(fixed.items())))
-    if key not in batched.hypothesis_starts:
-        batched.hypothesis_starts[key] = fit(objective, observed=expected, fixed=dict(hypothesis), starts=[start],
-                                             n_random_starts=0, errors=False).values
-    return batched.hypothesis_starts[key]
+    return fit(objective, observed=_expected_data(objective, start), fixed=dict(hypothesis), starts=[start],
+               n_random_starts=0, errors=False).values
 
 
 def _fit(objective: Objective, toys: ObservedData, start: Mapping[str, Any], fixed: Mapping[str, float],

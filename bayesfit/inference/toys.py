@@ -28,7 +28,7 @@ import cloudpickle
 import numpy as np
 
 from bayesfit.errors import BayesfitError, InferenceError, ModelError
-from bayesfit.inference.batched import supports_batches, toy_statistics
+from bayesfit.inference.batched import conditional_start, supports_batches, toy_statistics
 from bayesfit.inference.executors import TASKS_PER_WORKER, ExecutorLike, chunk_indices, map_chunks, worker_count
 from bayesfit.inference.objective import Objective, check_entry_value, objective_for
 from bayesfit.inference.results import TestResult, ToyResult
@@ -213,7 +213,9 @@ def run_toys(
     logger.info("toys: %d fits on %d worker(s) of a %s", n_toys, n_workers, where)
     start = time.perf_counter()
     chunks = [ObservedData(toys.main[b], toys.aux[b]) for b in chunk_indices(n_toys, n_workers)]
-    fits = _ToyFits(statistic, point, batched and supports_batches(statistic, objective))
+    in_batches = batched and supports_batches(statistic, objective)
+    # the start of the conditional fits, once for every worker (see batched.conditional_start)
+    fits = _ToyFits(statistic, point, conditional_start(statistic, objective, point) if in_batches else None)
     statistics = np.concatenate(map_chunks(fits, objective, chunks, executor=executor, n_workers=n_workers,
                                            what=f"toys ({n_toys})"))
     study = ToyResult(statistics, {k: np.asarray(v) for k, v in point.items()}, seed if not isinstance(
@@ -226,8 +228,10 @@ class _ToyFits:
     """The statistic of a chunk of toys (refits from ``start``); small to pickle, the objective
     comes as the payload of :func:`~bayesfit.inference.executors.map_chunks`."""
 
-    def __init__(self, statistic: Callable[..., Any], start: Mapping[str, Any], batched: bool) -> None:
-        self.batched = batched
+    def __init__(self, statistic: Callable[..., Any], start: Mapping[str, Any],
+                 conditional_from: Mapping[str, Any] | None) -> None:
+        #: the start of the batched conditional fits; ``None``: the toys take the per-toy fits
+        self.conditional_from = conditional_from
         self.statistic = statistic
         self.start = dict(start)
 
@@ -238,8 +242,8 @@ class _ToyFits:
         self.__dict__.update({**state, "statistic": pickle.loads(state["statistic"])})
 
     def __call__(self, objective: Objective, toys: ObservedData) -> np.ndarray:
-        if self.batched:
-            return toy_statistics(self.statistic, objective, toys, self.start)
+        if self.conditional_from is not None:
+            return toy_statistics(self.statistic, objective, toys, self.start, self.conditional_from)
         statistics = np.full(len(toys.main), np.nan)
         for i, (main, aux) in enumerate(zip(toys.main, toys.aux)):
             try:
