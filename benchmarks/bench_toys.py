@@ -19,8 +19,13 @@ harness (``run.py``: cases ``toys_batched`` and ``toys_cls_atlas``).
   at the rounding of ``-ln L``, batched 20 + 20 toys took 211 s (per-toy 135 s, scaled); measured
   after (load ~3 on 2 cores): 107 s serial and 49 s on 2 processes, compilation included (per-toy
   118 s, scaled). Per toy: 150 ms for the null toys (all converge batched) but 1.8 s for the
-  background-only toys, whose unconditional fits (POI at its bound 0) leave a quarter of the toys
-  unconverged after 200 iterations, to the per-toy fits.
+  background-only toys, whose unconditional fits (POI at its bound 0) left a quarter of the toys
+  unconverged after 200 iterations, to the per-toy fits. With the epsilon-active set, the
+  parabolic line search and the start Hessian on the toys' expected data every toy converges
+  batched: 1000 + 1000 toys in 143 s serial and 59 s on 2 processes. ``max rel diff`` against the
+  per-toy fits is theirs: on the background-only toys tested at the POI value (``q~`` about 6000)
+  the per-toy L-BFGS-B fits stop above the minimum (by up to 66 in ``-ln L`` on 20 toys checked),
+  the batched fits ended lower in every fit.
 """
 
 from __future__ import annotations

@@ -319,9 +319,9 @@ case("toys", "HESE toy fits (goodness of fit, one fit per toy): 2 processes and 
      "serial, seconds per toy vs number of toys", tiny=(20,), quick=(100,), full=(1_000, 10_000))(bench_sampling.toys)
 case("toys_batched", "HESE goodness-of-fit toys: batched fits (compilation included) vs one fit per toy (a subset, "
      "scaled), serial and 2 processes", tiny=(100,), quick=(2_000,), full=(10_000,))(bench_toys.toys_batched)
-case("toys_cls_atlas", "ATLAS workspace toy CLs (q~, n + n toys; 1000 + 1000 take about 10x the 100 + 100 shown): "
-     "batched fits (compilation included), serial and 2 processes, vs one fit per toy (a subset, scaled), with "
-     "pyhf's asymptotic CLs", tiny=(), quick=(), full=(100,))(bench_toys.toys_cls_atlas)
+case("toys_cls_atlas", "ATLAS workspace toy CLs (q~, n + n toys): batched fits (compilation included), serial and "
+     "2 processes, vs one fit per toy (a subset, scaled), with pyhf's asymptotic CLs", tiny=(), quick=(),
+     full=(1_000,))(bench_toys.toys_cls_atlas)
 case("run_hese", "bayesfit run models/hese_diffuse.yaml per phase, warm and cold compile cache: compressed "
      "simulation and sampler auto vs the previous path (per-event simulation, PyMC), seconds; size: draws per chain "
      "(6 runs of the whole file, each path with its own compile cache, empty for its first run: full mode only)",
