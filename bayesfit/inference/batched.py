@@ -129,8 +129,9 @@ class BatchedObjective:
         gradient = pytensor.grad(value.sum(), x)
         self._function = pytensor.function([x, main, aux], [value, gradient], on_unused_input="ignore")
         self._function.trust_input = True
-        #: starting inverse Hessians by (point, entries): one per fit of a study, whatever its chunks
-        self.start_inverses: dict[tuple[bytes, bytes], np.ndarray] = {}
+        #: starting inverse Hessians by (point, entries, expected main and auxiliary data): one per
+        #: fit of a study, whatever its chunks
+        self.start_inverses: dict[tuple[bytes, bytes, bytes, bytes], np.ndarray] = {}
         #: toys evaluated so far (one toy at one point counts one)
         self.evaluations = 0
 
