@@ -272,8 +272,8 @@ def _unscaled(z: np.ndarray, scale: np.ndarray, lower: np.ndarray, upper: np.nda
 def _start_inverse(objective: Objective, at: np.ndarray, index: np.ndarray, scale: np.ndarray,
                    expected: ObservedData | None) -> np.ndarray:
     """The inverse Hessian ``(m, m)`` in scaled units of the entries ``index`` at ``at`` on the
-    data ``expected`` (``None``: the model's data); eigenvalues below :data:`_MIN_EIGENVALUE` (a flat or concave direction) are
-    raised to it, and a Hessian that is not finite gives the identity."""
+    data ``expected`` (``None``: the model's data); eigenvalues below :data:`_MIN_EIGENVALUE` (a
+    flat or concave direction) are raised to it, and a Hessian that is not finite gives the identity."""
     batched = batched_objective(objective)
     data = objective.data(expected)
     key = (at.tobytes(), index.tobytes(), data.main.tobytes(), data.aux.tobytes())
@@ -344,7 +344,7 @@ def _line_search(
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             curvature = value - f[pending] - slope
             shrink = np.where(finite & (curvature > 0), -0.5 * slope / curvature, 0.1)
-        step[pending] = t * np.clip(np.nan_to_num(shrink, nan=0.1), 0.1, 0.5)
+        step[pending] = t * np.clip(shrink, 0.1, 0.5)
         # a toy whose step descends by less than the rounding of -ln L stops: halving further
         # cannot show a decrease (near the minimum, BATCH_STALLED_EDM decides whether it converged)
         pending = pending[~good & ~((slope < 0) & (-slope <= rounding))]
@@ -390,12 +390,14 @@ def toy_statistics(statistic: Any, objective: Objective, toys: ObservedData, sta
         raise ModelError(f"batched fits need a maximum-likelihood objective (kind='ml'), got {objective.kind!r}")
     if conditional_from is None:
         conditional_from = conditional_start(statistic, objective, start)
+    expected = _expected_data(objective, start)
     n_toys = len(toys.main)
     values = np.full(n_toys, np.nan)
     fallback = np.zeros(n_toys, dtype=bool)
     for chunk in np.array_split(np.arange(n_toys), max(1, -(-n_toys // BATCH_SIZE))):
         data = ObservedData(toys.main[chunk], toys.aux[chunk])
-        values[chunk], fallback[chunk] = _chunk_statistics(statistic, objective, data, start, conditional_from)
+        values[chunk], fallback[chunk] = _chunk_statistics(statistic, objective, data, start, conditional_from,
+                                                           expected)
     for i in np.flatnonzero(fallback):  # the few toys the batched fits did not settle
         try:
             values[i] = statistic(objective, ObservedData(toys.main[i], toys.aux[i]), start).value
@@ -407,11 +409,11 @@ def toy_statistics(statistic: Any, objective: Objective, toys: ObservedData, sta
 
 
 def _chunk_statistics(statistic: Any, objective: Objective, toys: ObservedData, start: Mapping[str, Any],
-                      conditional_from: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The statistic of a batch of toys and which toys need the per-toy fits."""
+                      conditional_from: Mapping[str, Any], expected: ObservedData) -> tuple[np.ndarray, np.ndarray]:
+    """The statistic of a batch of toys and which toys need the per-toy fits (``expected``: the
+    toys' expected data, :func:`_expected_data`)."""
     hypothesis = _hypothesis(statistic)
     free_bounds = statistic.free_bounds(objective) if isinstance(statistic, PoiStatistic) else None
-    expected = _expected_data(objective, start)
     conditional = _fit(objective, toys, conditional_from, hypothesis, None, expected)
     ok = conditional.finite_start.copy()
     fallback = ok & ~conditional.converged
